@@ -1,0 +1,65 @@
+"""The `lockgate` command: a thin face over the runtime (serve, mock-llm) and the IaC flow (synth, deploy, ...)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="lockgate: an AI gateway managed as code.")
+
+
+@app.command()
+def serve(
+    config: Annotated[Path | None, typer.Option(help="Serve this declarative GatewayConfig (YAML/JSON), DB-less.")] = None,
+    data_dir: Annotated[Path, typer.Option(help="Where the SQLite store and the admin token live.")] = Path(".lockgate/serve"),
+    proxy_host: str = "127.0.0.1",
+    proxy_port: int = 8000,
+    admin_host: str = "127.0.0.1",
+    admin_port: int = 8001,
+    admin_token_file: Annotated[Path | None, typer.Option(help="File holding the admin token.")] = None,
+) -> None:
+    """Run a standalone gateway: admin API and proxy in one process."""
+    from lockgate.gateway_runtime import ConfigFileError, ServeSettings, run
+    from lockgate.gateway_runtime.data.snapshot import CompileError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = None
+    if admin_token_file is not None:
+        try:
+            token = admin_token_file.read_text().strip()
+        except OSError as exc:
+            _fail(f"--admin-token-file {admin_token_file}: cannot read: {exc.strerror}")
+    settings = ServeSettings(data_dir, admin_host, admin_port, proxy_host, proxy_port, config, token)
+    try:
+        run(settings)
+    except (ConfigFileError, CompileError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot listen: {exc}")
+
+
+@app.command("mock-llm")
+def mock_llm(
+    host: str = "127.0.0.1",
+    port: int = 9000,
+    chunks: Annotated[int, typer.Option(help="SSE chunks per streamed reply.")] = 8,
+    chunk_delay_ms: Annotated[float, typer.Option(help="Pause between SSE chunks.")] = 0.0,
+    latency_ms: Annotated[float, typer.Option(help="Pause before every answer.")] = 0.0,
+) -> None:
+    """Serve a local OpenAI-compatible upstream (non-streaming and SSE, with usage)."""
+    from lockgate.gateway_runtime import MockSettings, run_mock
+
+    run_mock(MockSettings(host, port, chunks, chunk_delay_ms, latency_ms))
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    app()

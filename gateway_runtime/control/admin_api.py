@@ -1,0 +1,174 @@
+"""The admin API (FastAPI): CRUD for every entity, usage, status; OpenAPI at /openapi.json.
+
+Errors use the proxy's shape, `{"error": {"message", "type", "code", "field"}}`, with `field` the path of the
+offending field so that the Terraform provider can attach its diagnostic to the right attribute.
+"""
+
+import hmac
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from lockgate.gateway_runtime.control.service import ChangeRejected, ControlPlane
+from lockgate.sdk import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRecord,
+    Consumer,
+    ConsumerGroup,
+    ConsumerGroupRecord,
+    ConsumerRecord,
+    ConsumerUsage,
+    ErrorResponse,
+    GatewayConfig,
+    GatewaySettings,
+    LlmUpstream,
+    Route,
+    RouteRecord,
+    Status,
+    UpstreamRecord,
+)
+from lockgate.sdk.client import PATHS
+
+_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+                405: "read_only_error", 409: "conflict_error", 422: "invalid_request_error"}
+_ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (400, 401, 404, 409, 422)}
+
+
+def _error(status: int, message: str, field: list[str | int] | None = None, code: str | None = None) -> JSONResponse:
+    body = {"message": message, "type": _ERROR_TYPES.get(status, "api_error"), "code": code, "field": field}
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[int, str, list[str | int]]:
+    first = exc.errors()[0]
+    loc = [part for part in first["loc"] if part not in ("body",)]
+    if isinstance(first.get("input"), bytes):
+        return 400, "send the request body as JSON with 'Content-Type: application/json'", []
+    if first["type"] == "json_invalid":
+        return 400, f"request body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}", []
+    path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[") or "body"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if "input" in first and first["type"] != "missing":
+        shown = first["input"]
+        message += f" (got {shown!r})" if not isinstance(shown, dict) else ""
+    more = len(exc.errors()) - 1
+    return 422, f"{path}: {message}" + (f" (and {more} more problem(s))" if more else ""), loc
+
+
+def create_admin_app(control: ControlPlane, admin_token: str) -> FastAPI:
+    bearer = HTTPBearer(auto_error=False)
+
+    async def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), admin_token.encode()):
+            raise ChangeRejected(401, "missing or wrong admin token: send 'Authorization: Bearer <admin token>'")
+
+    app = FastAPI(title="lockgate admin API", version="1", responses=_ERRORS)
+
+    @app.exception_handler(ChangeRejected)
+    async def _rejected(_: Request, exc: ChangeRejected) -> JSONResponse:
+        return _error(exc.status, exc.message, exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        status, message, field = _describe_validation(exc)
+        return _error(status, message, field)
+
+    @app.get("/health", tags=["status"])
+    async def health() -> dict[str, str]:
+        """Liveness, without authentication."""
+        return {"status": "ok"}
+
+    api = APIRouter(dependencies=[Depends(require_token)])
+
+    @api.get("/status", tags=["status"])
+    async def status() -> Status:
+        return Status(status="ok", config_version=control.version, config_hash=control.data.snapshot.hash)
+
+    @api.get("/config", tags=["config"])
+    async def config() -> GatewayConfig:
+        """The whole declarative configuration the gateway serves (API keys as hashes)."""
+        return control.config()
+
+    @api.get("/gateway", tags=["gateway"])
+    async def get_gateway() -> GatewaySettings:
+        return control.settings
+
+    @api.put("/gateway", tags=["gateway"])
+    async def put_gateway(settings: GatewaySettings) -> GatewaySettings:
+        return control.update_settings(settings)
+
+    _crud(api, control, "upstreams", LlmUpstream, UpstreamRecord)
+    _crud(api, control, "routes", Route, RouteRecord)
+    _crud(api, control, "consumer_groups", ConsumerGroup, ConsumerGroupRecord)
+    _crud(api, control, "consumers", Consumer, ConsumerRecord)
+    _api_keys(api, control)
+
+    @api.get("/consumers/{name}/usage", tags=["consumers"])
+    async def consumer_usage(name: str) -> ConsumerUsage:
+        control.get("consumers", name)
+        totals = control.data.ledger.totals.get(name)
+        if totals is None:
+            return ConsumerUsage(consumer=name)
+        return ConsumerUsage(
+            consumer=name,
+            requests=totals.requests,
+            prompt_tokens=totals.prompt_tokens,
+            completion_tokens=totals.completion_tokens,
+            total_tokens=totals.total_tokens,
+            recent=list(totals.recent),  # type: ignore[arg-type]
+        )
+
+    app.include_router(api)
+    return app
+
+
+def _crud(api: APIRouter, control: ControlPlane, kind: Any, spec_model: Any, record_model: Any) -> None:
+    path, tag = PATHS[kind], PATHS[kind]
+
+    @api.get(f"/{path}", tags=[tag], name=f"list_{kind}")
+    async def list_entities() -> dict[str, list[record_model]]:  # type: ignore[valid-type]
+        return {"data": [e.record() for e in control.state[kind].values()]}
+
+    @api.post(f"/{path}", tags=[tag], status_code=201, response_model=record_model, name=f"create_{kind}")
+    async def create(spec: spec_model) -> Any:  # type: ignore[valid-type]
+        return control.create(kind, spec).record()
+
+    @api.get(f"/{path}/{{name}}", tags=[tag], response_model=record_model, name=f"get_{kind}")
+    async def get(name: str) -> Any:
+        return control.get(kind, name).record()
+
+    @api.put(f"/{path}/{{name}}", tags=[tag], response_model=record_model, name=f"update_{kind}")
+    async def update(name: str, spec: spec_model) -> Any:  # type: ignore[valid-type]
+        return control.update(kind, name, spec).record()
+
+    @api.delete(f"/{path}/{{name}}", tags=[tag], status_code=204, name=f"delete_{kind}")
+    async def delete(name: str) -> Response:
+        control.delete(kind, name)
+        return Response(status_code=204)
+
+
+def _api_keys(api: APIRouter, control: ControlPlane) -> None:
+    tag = "api-keys"
+
+    @api.get("/api-keys", tags=[tag])
+    async def list_keys() -> dict[str, list[ApiKeyRecord]]:
+        return {"data": [ApiKeyRecord.model_validate(e.record()) for e in control.state["api_keys"].values()]}
+
+    @api.post("/api-keys", tags=[tag], status_code=201)
+    async def create_key(request: ApiKeyCreate) -> ApiKeyCreated:
+        """Create a key; the response is the only time the key itself is shown."""
+        entity, key = control.create_api_key(request)
+        return ApiKeyCreated.model_validate({**entity.record(), "key": key})
+
+    @api.get("/api-keys/{name}", tags=[tag])
+    async def get_key(name: str) -> ApiKeyRecord:
+        return ApiKeyRecord.model_validate(control.get("api_keys", name).record())
+
+    @api.delete("/api-keys/{name}", tags=[tag], status_code=204)
+    async def delete_key(name: str) -> Response:
+        control.delete("api_keys", name)
+        return Response(status_code=204)

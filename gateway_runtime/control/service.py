@@ -1,0 +1,216 @@
+"""The control plane: every change is validated, compiled and stored as one unit, then swapped into the data plane.
+
+A rejected change (invalid entity, broken reference, unresolvable secret, store failure) leaves both the store and
+the running snapshot untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pydantic import BaseModel
+
+from lockgate.gateway_runtime.control.store import Row, Store
+from lockgate.gateway_runtime.data.proxy import DataPlane
+from lockgate.gateway_runtime.data.snapshot import CompileError, Snapshot, compile_snapshot
+from lockgate.gateway_runtime.data.upstream import UpstreamPool
+from lockgate.gateway_runtime.data.usage import UsageLedger
+from lockgate.sdk import (
+    ENTITY_KINDS,
+    ApiKey,
+    ApiKeyCreate,
+    Consumer,
+    ConsumerGroup,
+    GatewayConfig,
+    GatewaySettings,
+    LlmUpstream,
+    Route,
+    find_problems,
+)
+from lockgate.sdk.config import EntityKind, referrers
+
+SPEC_MODELS: dict[str, type[BaseModel]] = {
+    "upstreams": LlmUpstream,
+    "routes": Route,
+    "consumer_groups": ConsumerGroup,
+    "consumers": Consumer,
+    "api_keys": ApiKey,
+}
+KEY_PREFIX = "lg-"
+
+
+class ChangeRejected(Exception):
+    """A change that would break the config. `status` is the HTTP status; `field` the offending path."""
+
+    def __init__(self, status: int, message: str, field: list[str | int] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    id: str
+    created_at: float
+    updated_at: float
+    spec: BaseModel
+
+    def record(self) -> dict[str, Any]:
+        body = self.spec.model_dump(mode="json")
+        body.pop("key_sha256", None)
+        return {"id": self.id, "created_at": self.created_at, "updated_at": self.updated_at, **body}
+
+
+State = dict[str, dict[str, Entity]]
+
+
+class ControlPlane:
+    def __init__(self, store: Store | None, data: DataPlane, state: State, settings: GatewaySettings) -> None:
+        self.store, self.data, self.state, self.settings = store, data, state, settings
+        self.version = data.snapshot.version
+
+    @classmethod
+    def start(cls, store: Store | None, declared: GatewayConfig | None, pool: UpstreamPool) -> ControlPlane:
+        """From the store (or, DB-less, a declarative config): compile the first snapshot; fail loudly if broken."""
+        state: State = {kind: {} for kind in ENTITY_KINDS}
+        settings = GatewaySettings()
+        if declared is not None:
+            settings = declared.gateway
+            now = time.time()
+            for kind in ENTITY_KINDS:
+                for spec in getattr(declared, kind):
+                    state[kind][spec.name] = Entity(str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}/{spec.name}")), now, now, spec)
+        elif store is not None:
+            saved = store.settings()
+            settings = GatewaySettings.model_validate(saved) if saved else settings
+            for row in store.rows():
+                state[row.kind][row.name] = Entity(
+                    row.id, row.created_at, row.updated_at, SPEC_MODELS[row.kind].model_validate(row.body)
+                )
+        ledger = UsageLedger()
+        if store is not None:
+            for consumer, *totals in store.usage_totals():
+                ledger.load(consumer, *totals)
+        snapshot = compile_snapshot(_config(state, settings), 1, pool)
+        return cls(store, DataPlane(snapshot, pool, ledger), state, settings)
+
+    @property
+    def read_only(self) -> bool:
+        return self.store is None
+
+    def config(self) -> GatewayConfig:
+        return _config(self.state, self.settings)
+
+    # -- changes ---------------------------------------------------------------------------------------------
+    def create(self, kind: EntityKind, spec: BaseModel) -> Entity:
+        name = spec.name  # type: ignore[attr-defined]
+        if name in self.state[kind]:
+            raise ChangeRejected(409, f"{_singular(kind)} {name!r} already exists; update it or pick another name", ["name"])
+        now = time.time()
+        entity = Entity(str(uuid.uuid4()), now, now, spec)
+        self._apply(kind, lambda entities: entities.__setitem__(name, entity))
+        return entity
+
+    def create_api_key(self, request: ApiKeyCreate) -> tuple[Entity, str]:
+        key = request.key or KEY_PREFIX + secrets.token_urlsafe(32)
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        if any(e.spec.key_sha256 == digest for e in self.state["api_keys"].values()):  # type: ignore[attr-defined]
+            raise ChangeRejected(409, "this key is already in use by another API key; pick another key", ["key"])
+        spec = ApiKey(name=request.name, consumer=request.consumer, key_sha256=digest, key_prefix=key[:6])
+        return self.create("api_keys", spec), key
+
+    def update(self, kind: EntityKind, name: str, spec: BaseModel) -> Entity:
+        current = self._get(kind, name)
+        if spec.name != name:  # type: ignore[attr-defined]
+            raise ChangeRejected(400, f"name {spec.name!r} does not match the URL's {name!r}; names cannot change", ["name"])  # type: ignore[attr-defined]
+        entity = replace(current, spec=spec, updated_at=time.time())
+        self._apply(kind, lambda entities: entities.__setitem__(name, entity))
+        return entity
+
+    def delete(self, kind: EntityKind, name: str) -> None:
+        self._get(kind, name)
+        users = referrers(self.config(), kind, name)
+        if users:
+            raise ChangeRejected(409, f"{_singular(kind)} {name!r} is still used by {', '.join(users)}; change those first")
+        self._apply(kind, lambda entities: entities.pop(name))
+
+    def get(self, kind: EntityKind, name: str) -> Entity:
+        return self._get(kind, name)
+
+    def _get(self, kind: EntityKind, name: str) -> Entity:
+        entity = self.state[kind].get(name)
+        if entity is None:
+            raise ChangeRejected(404, f"{_singular(kind)} {name!r} does not exist")
+        return entity
+
+    def update_settings(self, settings: GatewaySettings) -> GatewaySettings:
+        self._check_writable()
+        snapshot = self._compile(_config(self.state, settings))
+        assert self.store is not None
+        self.store.commit([], [], settings.model_dump(mode="json"))
+        self.settings = settings
+        self._install(snapshot)
+        return settings
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ChangeRejected(405, "this gateway serves a declarative config file (DB-less): change the file instead")
+
+    def _apply(self, kind: EntityKind, mutate: Callable[[dict[str, Entity]], object]) -> None:
+        self._check_writable()
+        candidate = dict(self.state)
+        candidate[kind] = dict(self.state[kind])
+        mutate(candidate[kind])
+        config = _config(candidate, self.settings)
+        problems = find_problems(config)
+        if problems:
+            problem = problems[0]
+            raise ChangeRejected(422, problem.message, list(problem.loc[2:]) or None)
+        snapshot = self._compile(config)
+        before, after = self.state[kind], candidate[kind]
+        upserts = [_row(kind, n, e) for n, e in after.items() if before.get(n) is not e]
+        deletes = [(kind, n) for n in before if n not in after]
+        assert self.store is not None
+        self.store.commit(upserts, deletes)
+        self.state = candidate
+        self._install(snapshot)
+
+    def _install(self, snapshot: Snapshot) -> None:
+        self.version = snapshot.version
+        self.data.install(snapshot)
+
+    def _compile(self, config: GatewayConfig) -> Snapshot:
+        try:
+            return compile_snapshot(config, self.version + 1, self.data.pool)
+        except CompileError as exc:
+            raise ChangeRejected(422, exc.problem.message, list(exc.problem.loc[2:])) from None
+
+    # -- usage -----------------------------------------------------------------------------------------------
+    def flush_usage(self) -> None:
+        if self.store is None:
+            return
+        dirty = self.data.ledger.drain_dirty()
+        if dirty:
+            self.store.save_usage(
+                [(n, t.requests, t.prompt_tokens, t.completion_tokens, t.total_tokens) for n, t in dirty.items()]
+            )
+
+
+def _config(state: State, settings: GatewaySettings) -> GatewayConfig:
+    return GatewayConfig.model_construct(
+        gateway=settings, **{kind: [e.spec for e in state[kind].values()] for kind in ENTITY_KINDS}
+    )
+
+
+def _row(kind: str, name: str, entity: Entity) -> Row:
+    return Row(kind, name, entity.id, entity.created_at, entity.updated_at, entity.spec.model_dump(mode="json"))
+
+
+def _singular(kind: str) -> str:
+    return {"upstreams": "upstream", "routes": "route", "consumer_groups": "consumer group", "consumers": "consumer",
+            "api_keys": "API key"}[kind]

@@ -1,0 +1,87 @@
+"""SQLite persistence for entities and usage totals (the embedded default store)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entities (
+    kind TEXT NOT NULL, name TEXT NOT NULL, id TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+CREATE TABLE IF NOT EXISTS usage_totals (
+    consumer TEXT PRIMARY KEY, requests INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER
+);
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    kind: str
+    name: str
+    id: str
+    created_at: float
+    updated_at: float
+    body: dict[str, Any]
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def rows(self) -> list[Row]:
+        cursor = self._db.execute(
+            "SELECT kind, name, id, created_at, updated_at, body FROM entities ORDER BY created_at, rowid"
+        )
+        return [Row(k, n, i, c, u, json.loads(b)) for k, n, i, c, u, b in cursor]
+
+    def settings(self) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT value FROM settings WHERE key = 'gateway'").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def commit(
+        self, upserts: list[Row], deletes: list[tuple[str, str]], settings: dict[str, Any] | None = None
+    ) -> None:
+        """Write one change in one transaction."""
+        with self._transaction():
+            for kind, name in deletes:
+                self._db.execute("DELETE FROM entities WHERE kind = ? AND name = ?", (kind, name))
+            for row in upserts:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?, ?)",
+                    (row.kind, row.name, row.id, row.created_at, row.updated_at, json.dumps(row.body)),
+                )
+            if settings is not None:
+                self._db.execute("INSERT OR REPLACE INTO settings VALUES ('gateway', ?)", (json.dumps(settings),))
+
+    def usage_totals(self) -> list[tuple[str, int, int, int, int]]:
+        return list(self._db.execute("SELECT * FROM usage_totals"))
+
+    def save_usage(self, totals: list[tuple[str, int, int, int, int]]) -> None:
+        with self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO usage_totals VALUES (?, ?, ?, ?, ?)", totals)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")

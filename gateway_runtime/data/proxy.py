@@ -1,0 +1,252 @@
+"""The data plane: OpenAI-compatible chat completions and models, proxied to each route's upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from lockgate.gateway_runtime.data.errors import error_event, error_response
+from lockgate.gateway_runtime.data.limits import FixedWindowLimiter
+from lockgate.gateway_runtime.data.pipeline import Reject, run_access
+from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
+from lockgate.gateway_runtime.data.sse import SseTee
+from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
+from lockgate.gateway_runtime.data.usage import UsageLedger
+
+ANONYMOUS = "anonymous"
+_PASS_HEADERS = ("x-request-id", "openai-processing-ms")
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str, code: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.param = status, message, code, param
+
+
+class DataPlane:
+    """Serves from the current snapshot; `install` swaps it atomically (a request keeps the one it started with)."""
+
+    def __init__(self, snapshot: Snapshot, pool: UpstreamPool, ledger: UsageLedger) -> None:
+        self.snapshot = snapshot
+        self.pool = pool
+        self.ledger = ledger
+        self.limiter = FixedWindowLimiter()
+
+    def install(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=1 << 30)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        snapshot = self.snapshot
+        match = snapshot.router.match(request.path)
+        if match is None or request.method not in match.route.methods:
+            return error_response(404, f"No route matches {request.method} {request.path}.", "route_not_found")
+        route = match.route
+        if match.operation is None or (match.operation, request.method) not in (("chat", "POST"), ("models", "GET")):
+            return error_response(
+                404,
+                f"Route '{route.name}' serves POST .../chat/completions and GET .../models, not "
+                f"{request.method} {match.rest}.",
+                "operation_not_found",
+            )
+        access = run_access(snapshot, route, request.headers, self.limiter)
+        if isinstance(access, Reject):
+            return error_response(access.status, access.message, access.code, headers=access.headers)
+        consumer = access.consumer.name if access.consumer else ANONYMOUS
+        if match.operation == "models":
+            return await self._models(route.upstream, access.response_headers)
+        try:
+            body = await _read_json_object(request, snapshot.max_body_bytes)
+            model, stream, hide_usage = _prepare_chat(body, route)
+        except BadRequest as exc:
+            return error_response(exc.status, exc.message, exc.code, exc.param)
+        payload = orjson.dumps(body)
+        if stream:
+            return await self._stream(request, route, payload, model, consumer, hide_usage, access.response_headers)
+        return await self._complete(route, payload, model, consumer, access.response_headers)
+
+    async def _complete(
+        self, route: CompiledRoute, payload: bytes, model: str, consumer: str, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        upstream = route.upstream
+        try:
+            async with upstream.session.post(
+                upstream.chat_url, data=payload, headers=upstream.headers, timeout=upstream.timeout
+            ) as response:
+                body = await response.read()
+                status = response.status
+                _copy_headers(response, headers)
+        except asyncio.TimeoutError:
+            return _timeout(upstream)
+        except aiohttp.ClientError as exc:
+            return _unreachable(upstream, exc)
+        if status in (401, 403):
+            return error_response(
+                502, f"Upstream '{upstream.name}' rejected the gateway's credentials ({status}).", "upstream_auth"
+            )
+        usage = None
+        if status == 200:
+            try:
+                parsed = orjson.loads(body)
+                usage = parsed.get("usage") if isinstance(parsed, dict) else None
+            except orjson.JSONDecodeError:
+                return error_response(
+                    502, f"Upstream '{upstream.name}' returned an invalid JSON response.", "upstream_invalid_response"
+                )
+        if route.usage:
+            self.ledger.record(consumer, route.name, model, False, status, usage)
+        return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        route: CompiledRoute,
+        payload: bytes,
+        model: str,
+        consumer: str,
+        hide_usage: bool,
+        headers: dict[str, str],
+    ) -> web.StreamResponse:
+        upstream = route.upstream
+        tee = SseTee(hide_usage_chunk=hide_usage)
+        client: web.StreamResponse | None = None
+        status = 200
+        try:
+            async with upstream.session.post(
+                upstream.chat_url, data=payload, headers=upstream.headers, timeout=upstream.timeout
+            ) as response:
+                if response.status != 200 or not response.content_type.startswith("text/event-stream"):
+                    body = await response.read()
+                    if response.status == 200:
+                        return error_response(
+                            502,
+                            f"Upstream '{upstream.name}' answered a stream request without an event stream.",
+                            "upstream_invalid_response",
+                        )
+                    if route.usage:
+                        self.ledger.record(consumer, route.name, model, True, response.status, None)
+                    return web.Response(status=response.status, body=body, content_type="application/json")
+                _copy_headers(response, headers)
+                client = web.StreamResponse(status=200, headers=headers)
+                client.content_type = "text/event-stream"
+                client.headers["Cache-Control"] = "no-cache"
+                await client.prepare(request)
+                async for chunk in response.content.iter_any():
+                    out = tee.feed(chunk)
+                    if out:
+                        await client.write(out)
+                if not tee.done:
+                    status = 502
+                    await client.write(
+                        error_event(f"Upstream '{upstream.name}' ended the stream early.", "upstream_stream_truncated")
+                    )
+        except asyncio.TimeoutError:
+            if client is None:
+                return _timeout(upstream)
+            status = 504
+            with contextlib.suppress(ConnectionError):
+                await client.write(error_event(f"Upstream '{upstream.name}' timed out mid-stream.", "upstream_timeout"))
+        except aiohttp.ClientError as exc:
+            if client is None:
+                return _unreachable(upstream, exc)
+            status = 502
+            with contextlib.suppress(ConnectionError):
+                await client.write(
+                    error_event(f"Upstream '{upstream.name}' broke the stream: {type(exc).__name__}.", "upstream_error")
+                )
+        finally:
+            if client is not None and route.usage:
+                self.ledger.record(consumer, route.name, model, True, status, tee.usage)
+        assert client is not None
+        with contextlib.suppress(ConnectionError):
+            await client.write_eof()
+        return client
+
+    async def _models(self, upstream: Upstream, headers: dict[str, str]) -> web.StreamResponse:
+        if upstream.model is not None:
+            body = {"object": "list", "data": [{"id": upstream.model, "object": "model", "owned_by": upstream.name}]}
+            return web.json_response(body, dumps=lambda v: orjson.dumps(v).decode(), headers=headers)
+        try:
+            async with upstream.session.get(
+                upstream.models_url, headers=upstream.headers, timeout=upstream.timeout
+            ) as response:
+                return web.Response(
+                    status=response.status, body=await response.read(), content_type="application/json"
+                )
+        except asyncio.TimeoutError:
+            return _timeout(upstream)
+        except aiohttp.ClientError as exc:
+            return _unreachable(upstream, exc)
+
+
+async def _read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
+    too_large = BadRequest(413, f"Request body is larger than this gateway's limit of {limit} bytes.", "body_too_large")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    raw = bytearray()
+    async for chunk in request.content.iter_any():
+        raw += chunk
+        if len(raw) > limit:
+            raise too_large
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(400, f"Request body is not valid JSON: {exc}.", "invalid_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest(400, "Request body must be a JSON object.", "invalid_json")
+    return body
+
+
+def _prepare_chat(body: dict[str, Any], route: CompiledRoute) -> tuple[str, bool, bool]:
+    """Check the fields the gateway relies on and apply the route's upstream settings; returns (model, stream, hide)."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest(
+            400, "'messages' must be a non-empty array of chat messages.", "invalid_request", param="messages"
+        )
+    upstream = route.upstream
+    if upstream.model is not None:
+        body["model"] = upstream.model
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest(400, "'model' must be a non-empty string.", "invalid_request", param="model")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise BadRequest(400, f"'stream' must be true or false, got {stream!r}.", "invalid_request", param="stream")
+    hide_usage = False
+    if stream and route.include_usage_in_streams:
+        options = body.get("stream_options")
+        if options is None:
+            options = body["stream_options"] = {}
+        if not isinstance(options, dict):
+            raise BadRequest(400, "'stream_options' must be an object.", "invalid_request", param="stream_options")
+        if not options.get("include_usage"):
+            options["include_usage"] = True
+            hide_usage = True
+    return model, stream, hide_usage
+
+
+def _copy_headers(response: aiohttp.ClientResponse, headers: dict[str, str]) -> None:
+    for name in _PASS_HEADERS:
+        value = response.headers.get(name)
+        if value is not None:
+            headers[name] = value
+
+
+def _timeout(upstream: Upstream) -> web.Response:
+    return error_response(504, f"Upstream '{upstream.name}' did not answer in time.", "upstream_timeout")
+
+
+def _unreachable(upstream: Upstream, exc: Exception) -> web.Response:
+    return error_response(
+        502, f"Upstream '{upstream.name}' is unreachable: {type(exc).__name__}.", "upstream_unreachable"
+    )

@@ -1,0 +1,101 @@
+"""Compile a validated GatewayConfig into an immutable snapshot: everything the request path needs, precomputed."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import orjson
+
+from lockgate.gateway_runtime.data.limits import Limit
+from lockgate.gateway_runtime.data.router import Router
+from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
+from lockgate.sdk import GatewayConfig
+from lockgate.sdk.config import ConfigProblem
+from lockgate.sdk.secrets import SecretError, resolve_secret
+
+
+class CompileError(ValueError):
+    """The config is valid as data but cannot be served (e.g. a secret reference does not resolve)."""
+
+    def __init__(self, problem: ConfigProblem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A consumer as the data plane sees it after key auth."""
+
+    name: str
+    groups: frozenset[str]
+    limits: tuple[Limit, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRoute:
+    name: str
+    methods: frozenset[str]
+    upstream: Upstream
+    key_auth: bool
+    hide_credentials: bool
+    acl_allow: frozenset[str] | None
+    usage: bool
+    include_usage_in_streams: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: int
+    hash: str
+    max_body_bytes: int
+    router: Router[CompiledRoute]
+    identities_by_key_hash: dict[str, Identity]
+
+
+def compile_snapshot(config: GatewayConfig, version: int, pool: UpstreamPool) -> Snapshot:
+    upstreams: dict[str, Upstream] = {}
+    for index, spec in enumerate(config.upstreams):
+        auth = None
+        if spec.auth is not None:
+            try:
+                auth = resolve_secret(spec.auth)
+            except SecretError as exc:
+                raise CompileError(ConfigProblem(("upstreams", index, "auth"), str(exc))) from None
+        upstreams[spec.name] = pool.upstream(spec, auth)
+
+    entries: list[tuple[str, CompiledRoute]] = []
+    for route in config.routes:
+        policies = route.policies
+        compiled = CompiledRoute(
+            name=route.name,
+            methods=frozenset(route.methods),
+            upstream=upstreams[route.upstream],
+            key_auth=policies.key_auth is not None,
+            hide_credentials=policies.key_auth.hide_credentials if policies.key_auth else False,
+            acl_allow=frozenset(policies.acl.allow) if policies.acl else None,
+            usage=policies.usage is not None,
+            include_usage_in_streams=bool(policies.usage and policies.usage.include_usage_in_streams),
+        )
+        entries.extend((path, compiled) for path in route.paths)
+
+    group_limits = {
+        g.name: Limit(g.name, g.rate_limit.requests, g.rate_limit.window_s)
+        for g in config.consumer_groups
+        if g.rate_limit is not None
+    }
+    identities = {
+        c.name: Identity(c.name, frozenset(c.groups), tuple(group_limits[g] for g in c.groups if g in group_limits))
+        for c in config.consumers
+    }
+    return Snapshot(
+        version=version,
+        hash=config_hash(config),
+        max_body_bytes=config.gateway.max_body_bytes,
+        router=Router(entries),
+        identities_by_key_hash={k.key_sha256: identities[k.consumer] for k in config.api_keys},
+    )
+
+
+def config_hash(config: GatewayConfig) -> str:
+    return hashlib.sha256(orjson.dumps(config.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]

@@ -1,0 +1,124 @@
+"""`lockgate mock-llm`: a local OpenAI-compatible upstream for the demo, tests and benchmarks.
+
+It answers chat completions with a fixed reply split into `chunks` SSE events (`chunk_delay_ms` apart), with usage.
+Directives in the last user message drive failure modes for tests:
+  mock:status=500       answer with that HTTP status and an OpenAI-style error
+  mock:sleep=2000       wait that many ms before answering
+  mock:invalid-json     answer 200 with a body that is not JSON
+  mock:break-stream     send two chunks, then drop the connection
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+REPLY = "Hello from the lockgate mock LLM. This reply is split into chunks to exercise streaming."
+_DIRECTIVE = re.compile(r"mock:([a-z-]+)(?:=(\d+))?")
+
+
+@dataclass(frozen=True)
+class MockSettings:
+    host: str = "127.0.0.1"
+    port: int = 9000
+    chunks: int = 8
+    chunk_delay_ms: float = 0.0
+    latency_ms: float = 0.0
+    api_key: str | None = None
+
+
+def count_tokens(text: str) -> int:
+    """A deterministic stand-in for a tokenizer: words and punctuation marks."""
+    return len(re.findall(r"\w+|[^\w\s]", text))
+
+
+def _split(text: str, parts: int) -> list[str]:
+    words = text.split(" ")
+    parts = max(1, min(parts, len(words)))
+    size = -(-len(words) // parts)
+    pieces = [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
+    return [p if i == 0 else " " + p for i, p in enumerate(pieces)]
+
+
+def create_mock_app(settings: MockSettings) -> web.Application:
+    async def chat(request: web.Request) -> web.StreamResponse:
+        if settings.api_key and request.headers.get("Authorization") != f"Bearer {settings.api_key}":
+            return web.json_response({"error": {"message": "bad key", "type": "invalid_request_error"}}, status=401)
+        body: dict[str, Any] = orjson.loads(await request.read())
+        last = str((body.get("messages") or [{}])[-1].get("content", ""))
+        directives = {m.group(1): int(m.group(2) or 0) for m in _DIRECTIVE.finditer(last)}
+        delay = directives.get("sleep", 0) / 1000 or settings.latency_ms / 1000
+        if delay:
+            await asyncio.sleep(delay)
+        if "status" in directives:
+            error = {"error": {"message": "mock failure", "type": "server_error", "code": None}}
+            return web.json_response(error, status=directives["status"])
+        if "invalid-json" in directives:
+            return web.Response(body=b"{not json", content_type="application/json")
+        model = str(body.get("model", "mock-1"))
+        prompt = sum(count_tokens(str(m.get("content", ""))) for m in body.get("messages", []))
+        completion = count_tokens(REPLY)
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        ident, created = f"chatcmpl-mock{time.monotonic_ns()}", int(time.time())
+        if not body.get("stream"):
+            return web.Response(
+                body=orjson.dumps(
+                    {
+                        "id": ident, "object": "chat.completion", "created": created, "model": model,
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY},
+                                     "finish_reason": "stop"}],
+                        "usage": usage,
+                    }
+                ),
+                content_type="application/json",
+            )
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        pieces = _split(REPLY, settings.chunks)
+        for index, piece in enumerate(pieces):
+            delta: dict[str, Any] = {"content": piece} if index else {"role": "assistant", "content": piece}
+            finish = "stop" if index == len(pieces) - 1 else None
+            chunk = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            if "break-stream" in directives and index == 1:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            if settings.chunk_delay_ms:
+                await asyncio.sleep(settings.chunk_delay_ms / 1000)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            final = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                     "choices": [], "usage": usage}
+            await response.write(b"data: " + orjson.dumps(final) + b"\n\n")
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    async def models(_: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "mock-1", "object": "model", "owned_by": "lockgate"}]})
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/v1/models", models)
+    app.router.add_get("/health", health)
+    return app
+
+
+def run_mock(settings: MockSettings) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    web.run_app(create_mock_app(settings), host=settings.host, port=settings.port, access_log=None, print=None)

@@ -1,0 +1,117 @@
+"""`lockgate serve`: control plane (admin API) and data plane (proxy) in one process, on two ports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from aiohttp import web
+
+from lockgate.gateway_runtime.config_file import load_config_file
+from lockgate.gateway_runtime.control.admin_api import create_admin_app
+from lockgate.gateway_runtime.control.service import ControlPlane
+from lockgate.gateway_runtime.control.store import Store
+from lockgate.gateway_runtime.data.upstream import UpstreamPool
+
+log = logging.getLogger("lockgate")
+USAGE_FLUSH_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    data_dir: Path
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8001
+    proxy_host: str = "127.0.0.1"
+    proxy_port: int = 8000
+    config_file: Path | None = None
+    admin_token: str | None = None
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: this process stops both planes together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def admin_token_for(settings: ServeSettings) -> str:
+    """The given token, or the one in DATA_DIR/admin-token (created with mode 0600 on first start)."""
+    if settings.admin_token:
+        return settings.admin_token
+    path = settings.data_dir / "admin-token"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+        log.info("admin token written to %s", path)
+    return path.read_text().strip()
+
+
+async def serve(settings: ServeSettings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    token = admin_token_for(settings)
+    pool = UpstreamPool()
+    declared = load_config_file(settings.config_file) if settings.config_file else None
+    store = None if declared else Store(settings.data_dir / "lockgate.db")
+    control = ControlPlane.start(store, declared, pool)
+
+    runner = web.AppRunner(control.data.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, settings.proxy_host, settings.proxy_port, backlog=2048).start()
+    admin = _Uvicorn(
+        uvicorn.Config(
+            create_admin_app(control, token),
+            host=settings.admin_host,
+            port=settings.admin_port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    admin_task = asyncio.create_task(admin.serve())
+    flusher = asyncio.create_task(_flush_usage_forever(control))
+    log.info(
+        "lockgate serving: proxy http://%s:%d admin http://%s:%d (config version %d)",
+        settings.proxy_host, settings.proxy_port, settings.admin_host, settings.admin_port, control.version,
+    )
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({admin_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    admin.should_exit = True
+    flusher.cancel()
+    await admin_task
+    await runner.cleanup()
+    await pool.close()
+    control.flush_usage()
+    if store is not None:
+        store.close()
+
+
+async def _flush_usage_forever(control: ControlPlane) -> None:
+    while True:
+        await asyncio.sleep(USAGE_FLUSH_INTERVAL_S)
+        try:
+            control.flush_usage()
+        except Exception:  # logging and accounting never fail the gateway
+            log.exception("could not save usage")
+
+
+def run(settings: ServeSettings) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency; stay runnable without it
+        pass
+    asyncio.run(serve(settings))

@@ -1,0 +1,89 @@
+"""The admin API's wire shapes beyond the config models: stored records, usage, errors, status."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from lockgate.sdk._base import Name, StrictModel
+from lockgate.sdk.entities import Consumer, ConsumerGroup, LlmUpstream, Route
+
+
+class _Stored(BaseModel):
+    id: str = Field(description="Server-assigned id.")
+    created_at: float = Field(description="Unix time of creation.")
+    updated_at: float = Field(description="Unix time of the last change.")
+
+
+class UpstreamRecord(LlmUpstream, _Stored):
+    """An LlmUpstream as stored."""
+
+
+class RouteRecord(Route, _Stored):
+    """A Route as stored."""
+
+
+class ConsumerGroupRecord(ConsumerGroup, _Stored):
+    """A ConsumerGroup as stored."""
+
+
+class ConsumerRecord(Consumer, _Stored):
+    """A Consumer as stored."""
+
+
+class ApiKeyRecord(StrictModel, _Stored):
+    """An API key as the admin API shows it: never the key or its hash."""
+
+    name: Name
+    consumer: Name
+    key_prefix: str
+
+
+class ApiKeyCreated(ApiKeyRecord):
+    """The answer to creating a key: the only time the key itself is shown."""
+
+    key: str
+
+
+class UsageRecord(StrictModel):
+    """Tokens used by one request."""
+
+    at: float
+    route: str
+    model: str
+    stream: bool
+    status: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ConsumerUsage(StrictModel):
+    """A consumer's usage since the gateway's store was created, and its most recent requests."""
+
+    consumer: str
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    recent: list[UsageRecord] = []
+
+
+class ErrorBody(StrictModel):
+    message: str
+    type: str
+    code: str | None = None
+    field: list[str | int] | None = Field(default=None, description="Path of the offending field, if any.")
+
+
+class ErrorResponse(StrictModel):
+    """Every admin API and proxy error: OpenAI-style `{"error": {...}}`."""
+
+    error: ErrorBody
+
+
+class Status(StrictModel):
+    """Health and the configuration version the data plane is serving."""
+
+    status: str
+    config_version: int
+    config_hash: str

@@ -1,0 +1,180 @@
+"""Typed admin API clients on httpx: `AdminClient` (sync) and `AsyncAdminClient`.
+
+    with AdminClient("http://127.0.0.1:8001", token="...") as admin:
+        admin.routes.create(Route(name="chat", paths=["/v1"], upstream="openai"))
+        admin.consumers.usage("alice")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from lockgate.sdk.api import (
+    ApiKeyCreated,
+    ApiKeyRecord,
+    ConsumerGroupRecord,
+    ConsumerRecord,
+    ConsumerUsage,
+    RouteRecord,
+    Status,
+    UpstreamRecord,
+)
+from lockgate.sdk.config import GatewayConfig
+from lockgate.sdk.entities import ApiKeyCreate, Consumer, ConsumerGroup, LlmUpstream, Route
+from lockgate.sdk.errors import TransportError, error_for_status
+
+Spec = TypeVar("Spec", bound=BaseModel)
+Rec = TypeVar("Rec", bound=BaseModel)
+T = TypeVar("T")
+
+# URL path segment per entity kind.
+PATHS = {
+    "upstreams": "upstreams",
+    "routes": "routes",
+    "consumer_groups": "consumer-groups",
+    "consumers": "consumers",
+    "api_keys": "api-keys",
+}
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        body = response.json()["error"]
+        message, field = str(body["message"]), body.get("field")
+    except (ValueError, KeyError, TypeError):
+        message, field = response.text or response.reason_phrase, None
+    raise error_for_status(response.status_code, message, field)
+
+
+class _Transport:
+    """One request: send, map transport failures and error statuses to SDK errors, return the JSON body."""
+
+    def __init__(self, send: Callable[..., Any]) -> None:
+        self._send = send
+
+    def __call__(self, method: str, path: str, body: BaseModel | None = None) -> Any:
+        json = body.model_dump(mode="json") if body is not None else None
+        try:
+            response = self._send(method, path, json=json)
+        except httpx.TransportError as exc:
+            raise TransportError(f"admin API unreachable: {exc}") from exc
+        _raise_for(response)
+        return response.json() if response.status_code != 204 else None
+
+
+class _AsyncTransport(_Transport):
+    async def __call__(self, method: str, path: str, body: BaseModel | None = None) -> Any:  # type: ignore[override]
+        json = body.model_dump(mode="json") if body is not None else None
+        try:
+            response = await self._send(method, path, json=json)
+        except httpx.TransportError as exc:
+            raise TransportError(f"admin API unreachable: {exc}") from exc
+        _raise_for(response)
+        return response.json() if response.status_code != 204 else None
+
+
+class Entities(Generic[Spec, Rec]):
+    """CRUD for one entity kind; names are the keys."""
+
+    def __init__(self, call: Callable[..., Any], kind: str, record: type[Rec], created: type[BaseModel] | None = None):
+        self._call, self._path, self._record = call, PATHS[kind], record
+        self._created = created or record
+
+    def _one(self, value: Any, model: type[Any]) -> Any:
+        if isinstance(value, Awaitable):
+            return _then(value, model.model_validate)
+        return model.model_validate(value)
+
+    def _many(self, value: Any) -> Any:
+        convert: Callable[[Any], list[Rec]] = lambda items: [self._record.model_validate(i) for i in items["data"]]
+        return _then(value, convert) if isinstance(value, Awaitable) else convert(value)
+
+    def create(self, spec: Spec) -> Any:
+        """Create an entity; returns its record (for API keys: `ApiKeyCreated`, with the key)."""
+        return self._one(self._call("POST", f"/{self._path}", spec), self._created)
+
+    def get(self, name: str) -> Any:
+        return self._one(self._call("GET", f"/{self._path}/{name}"), self._record)
+
+    def list(self) -> Any:
+        return self._many(self._call("GET", f"/{self._path}"))
+
+    def update(self, spec: Spec) -> Any:
+        """Replace the entity named `spec.name` with `spec`."""
+        return self._one(self._call("PUT", f"/{self._path}/{spec.name}", spec), self._record)  # type: ignore[attr-defined]
+
+    def delete(self, name: str) -> Any:
+        return self._call("DELETE", f"/{self._path}/{name}")
+
+
+async def _then(awaitable: Awaitable[T], convert: Callable[[T], Any]) -> Any:
+    return convert(await awaitable)
+
+
+class _Consumers(Entities[Consumer, ConsumerRecord]):
+    def usage(self, name: str) -> Any:
+        """Tokens and requests recorded for a consumer (`ConsumerUsage`)."""
+        return self._one(self._call("GET", f"/consumers/{name}/usage"), ConsumerUsage)
+
+
+class _Api:
+    def __init__(self, call: Callable[..., Any]) -> None:
+        self._call = call
+        self.upstreams: Entities[LlmUpstream, UpstreamRecord] = Entities(call, "upstreams", UpstreamRecord)
+        self.routes: Entities[Route, RouteRecord] = Entities(call, "routes", RouteRecord)
+        self.consumer_groups: Entities[ConsumerGroup, ConsumerGroupRecord] = Entities(
+            call, "consumer_groups", ConsumerGroupRecord
+        )
+        self.consumers = _Consumers(call, "consumers", ConsumerRecord)
+        self.api_keys: Entities[ApiKeyCreate, ApiKeyRecord] = Entities(call, "api_keys", ApiKeyRecord, ApiKeyCreated)
+
+    def status(self) -> Any:
+        return Entities._one(self.routes, self._call("GET", "/status"), Status)
+
+    def config(self) -> Any:
+        """The whole declarative configuration (keys as hashes)."""
+        return Entities._one(self.routes, self._call("GET", "/config"), GatewayConfig)
+
+
+def _headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "User-Agent": "lockgate-sdk"}
+
+
+class AdminClient(_Api):
+    """Synchronous admin API client."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0) -> None:
+        self._http = httpx.Client(base_url=base_url, headers=_headers(token), timeout=timeout)
+        super().__init__(_Transport(self._http.request))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncAdminClient(_Api):
+    """Asynchronous admin API client: the same methods, awaited."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(token), timeout=timeout)
+        super().__init__(_AsyncTransport(self._http.request))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncAdminClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,133 @@
+"""The entities of a gateway's declarative configuration."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from lockgate.sdk._base import Name, SecretRef, StrictModel
+from lockgate.sdk.policies import RateLimit, RoutePolicies
+
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+
+class GatewaySettings(StrictModel):
+    """Gateway-wide settings of the data plane."""
+
+    max_body_bytes: int = Field(
+        default=1_048_576, gt=0, le=64 * 1_048_576, description="Largest request body accepted (413 above it)."
+    )
+
+
+class LlmUpstream(StrictModel):
+    """An LLM provider endpoint. `openai` is any OpenAI-compatible base URL (OpenAI, vLLM, Ollama, the mock)."""
+
+    name: Name
+    provider: Literal["openai"] = Field(default="openai", description="The provider adapter: 'openai'.")
+    base_url: str = Field(
+        description="Base URL including the API version path, e.g. 'https://api.openai.com/v1'.",
+        examples=["https://api.openai.com/v1"],
+    )
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        description="If set, every request through this upstream uses this model, whatever the client asked for.",
+    )
+    auth: SecretRef | None = Field(
+        default=None, description="Secret reference for the upstream API key, e.g. 'env:OPENAI_API_KEY'."
+    )
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=120, description="Seconds to connect (502 after).")
+    read_timeout_s: float = Field(
+        default=120.0, gt=0, le=3600, description="Seconds to wait for the upstream's next bytes (504 after)."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL such as 'https://api.openai.com/v1', got {value!r}")
+        return value.rstrip("/")
+
+
+class Route(StrictModel):
+    """Requests whose path matches one of `paths` go to `upstream` through the route's policies.
+
+    A plain path matches as a prefix ('/v1' matches '/v1/chat/completions'); a path starting with '~' is a regular
+    expression matched against the start of the request path ('~/teams/[a-z]+/v1'). Below the matched prefix the
+    gateway serves the OpenAI operations 'chat/completions' (POST) and 'models' (GET).
+    """
+
+    name: Name
+    paths: list[str] = Field(min_length=1, max_length=64, description="Prefixes, or '~regex' patterns.")
+    methods: list[Literal[HTTP_METHODS]] = Field(  # type: ignore[valid-type]
+        default=["GET", "POST"], min_length=1, description="HTTP methods this route accepts."
+    )
+    upstream: Name = Field(description="Name of the LlmUpstream that serves this route.")
+    policies: RoutePolicies = Field(default_factory=RoutePolicies, description="Policies run on this route.")
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, paths: list[str]) -> list[str]:
+        for index, path in enumerate(paths):
+            if path.startswith("~"):
+                try:
+                    re.compile(path[1:])
+                except re.error as exc:
+                    raise ValueError(f"paths[{index}] {path!r} is not a valid regular expression: {exc}") from None
+            elif not path.startswith("/"):
+                raise ValueError(f"paths[{index}] must start with '/' (a prefix) or '~' (a pattern), got {path!r}")
+        if len(set(paths)) != len(paths):
+            raise ValueError("paths must not repeat a path")
+        return [p if p.startswith("~") or p == "/" else p.rstrip("/") for p in paths]
+
+    @model_validator(mode="after")
+    def _acl_needs_auth(self) -> Route:
+        if self.policies.acl is not None and self.policies.key_auth is None:
+            raise ValueError("policies.acl needs policies.key_auth: an ACL can only check identified consumers")
+        return self
+
+
+class ConsumerGroup(StrictModel):
+    """A set of consumers that share access (ACLs) and limits."""
+
+    name: Name
+    rate_limit: RateLimit | None = Field(
+        default=None, description="Request limit applied to each consumer of the group."
+    )
+
+
+class Consumer(StrictModel):
+    """Someone who calls the gateway: a customer, an app or a team."""
+
+    name: Name
+    groups: list[Name] = Field(default=[], description="Names of the consumer groups this consumer belongs to.")
+
+    @field_validator("groups")
+    @classmethod
+    def _unique(cls, groups: list[Name]) -> list[Name]:
+        if len(set(groups)) != len(groups):
+            raise ValueError("groups must not repeat a group")
+        return groups
+
+
+class ApiKey(StrictModel):
+    """A consumer's credential as stored: a SHA-256 hash; the key itself is shown once, when created."""
+
+    name: Name
+    consumer: Name = Field(description="Name of the consumer this key identifies.")
+    key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the key.")
+    key_prefix: str = Field(default="", max_length=12, description="The key's first characters, to recognise it.")
+
+
+class ApiKeyCreate(StrictModel):
+    """Create a key: give `key` (at least 20 characters) or let the gateway generate one."""
+
+    name: Name
+    consumer: Name = Field(description="Name of the consumer this key identifies.")
+    key: str | None = Field(
+        default=None, min_length=20, max_length=256, description="The key; generated when omitted."
+    )

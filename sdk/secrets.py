@@ -1,0 +1,31 @@
+"""Resolve secret references ('env:NAME', 'file:PATH') at the moment of use; values never enter config or logs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lockgate.sdk._base import SECRET_REF_PATTERN
+
+
+class SecretError(ValueError):
+    """A reference could not be resolved. The message names the reference, never a value."""
+
+
+def resolve_secret(ref: str) -> str:
+    match = SECRET_REF_PATTERN.match(ref)
+    if not match:
+        raise SecretError(f"{ref[:4]!r}... is not a secret reference; use 'env:NAME' or 'file:PATH'")
+    scheme, target = match.groups()
+    if scheme == "env":
+        value = os.environ.get(target)
+        if not value:
+            raise SecretError(f"{ref} is not set in the gateway's environment; export {target} before starting it")
+        return value
+    try:
+        value = Path(target).read_text().strip()
+    except OSError as exc:
+        raise SecretError(f"{ref} cannot be read: {exc.strerror}") from None
+    if not value:
+        raise SecretError(f"{ref} is empty")
+    return value
