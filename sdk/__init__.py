@@ -26,6 +26,7 @@ from lockgate.sdk.errors import (
     Unauthorized,
 )
 from lockgate.sdk.policies import Acl, KeyAuth, RateLimit, RoutePolicies, UsageAccounting
+from lockgate.sdk.runtime import GatewayRuntime, MockLlmRuntime
 from lockgate.sdk.secrets import SecretError, resolve_secret
 
 __all__ = [
@@ -48,10 +49,12 @@ __all__ = [
     "ConsumerUsage",
     "ErrorResponse",
     "GatewayConfig",
+    "GatewayRuntime",
     "GatewaySettings",
     "KeyAuth",
     "LlmUpstream",
     "LockgateError",
+    "MockLlmRuntime",
     "NotFound",
     "RateLimit",
     "Route",

@@ -24,7 +24,7 @@ from lockgate.sdk.api import (
     UpstreamRecord,
 )
 from lockgate.sdk.config import GatewayConfig
-from lockgate.sdk.entities import ApiKeyCreate, Consumer, ConsumerGroup, LlmUpstream, Route
+from lockgate.sdk.entities import ApiKeyCreate, Consumer, ConsumerGroup, GatewaySettings, LlmUpstream, Route
 from lockgate.sdk.errors import TransportError, error_for_status
 
 Spec = TypeVar("Spec", bound=BaseModel)
@@ -87,13 +87,10 @@ class Entities(Generic[Spec, Rec]):
         self._created = created or record
 
     def _one(self, value: Any, model: type[Any]) -> Any:
-        if isinstance(value, Awaitable):
-            return _then(value, model.model_validate)
-        return model.model_validate(value)
+        return _convert(value, model.model_validate)
 
     def _many(self, value: Any) -> Any:
-        convert: Callable[[Any], list[Rec]] = lambda items: [self._record.model_validate(i) for i in items["data"]]
-        return _then(value, convert) if isinstance(value, Awaitable) else convert(value)
+        return _convert(value, lambda items: [self._record.model_validate(i) for i in items["data"]])
 
     def create(self, spec: Spec) -> Any:
         """Create an entity; returns its record (for API keys: `ApiKeyCreated`, with the key)."""
@@ -111,6 +108,11 @@ class Entities(Generic[Spec, Rec]):
 
     def delete(self, name: str) -> Any:
         return self._call("DELETE", f"/{self._path}/{name}")
+
+
+def _convert(value: Any, convert: Callable[[Any], Any]) -> Any:
+    """Convert a JSON body, or (async client) the awaitable that will produce it."""
+    return _then(value, convert) if isinstance(value, Awaitable) else convert(value)
 
 
 async def _then(awaitable: Awaitable[T], convert: Callable[[T], Any]) -> Any:
@@ -135,11 +137,19 @@ class _Api:
         self.api_keys: Entities[ApiKeyCreate, ApiKeyRecord] = Entities(call, "api_keys", ApiKeyRecord, ApiKeyCreated)
 
     def status(self) -> Any:
-        return Entities._one(self.routes, self._call("GET", "/status"), Status)
+        """Health and the config version being served (`Status`)."""
+        return _convert(self._call("GET", "/status"), Status.model_validate)
 
     def config(self) -> Any:
         """The whole declarative configuration (keys as hashes)."""
-        return Entities._one(self.routes, self._call("GET", "/config"), GatewayConfig)
+        return _convert(self._call("GET", "/config"), GatewayConfig.model_validate)
+
+    def settings(self) -> Any:
+        """The gateway-wide data plane settings (`GatewaySettings`)."""
+        return _convert(self._call("GET", "/gateway"), GatewaySettings.model_validate)
+
+    def update_settings(self, settings: GatewaySettings) -> Any:
+        return _convert(self._call("PUT", "/gateway", settings), GatewaySettings.model_validate)
 
 
 def _headers(token: str) -> dict[str, str]:

@@ -1,0 +1,204 @@
+"""A small framework over `tf`: resources derived from SDK models, plans that fill defaults, drift-aware reads.
+
+`EntityResource` serves every config entity (upstream, route, consumer group, consumer): its schema is generated
+from the entity's SDK model plus `id` (server-assigned) and `gateway` (the gateway's name; changing it replaces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import grpc
+from pydantic import BaseModel, ValidationError
+from tf import iface
+from tf.gen import tfplugin_pb2 as pb
+from tf.iface import CreateContext, DeleteContext, ImportContext, PlanContext, ReadContext, UpdateContext
+from tf.provider import ProviderServicer, _decode_state, _encode_state
+from tf.schema import Attribute, Schema
+from tf.types import String, Unknown
+from tf.utils import Diagnostics
+
+from lockgate.provider_bridge.diagnostics import report, validate_known
+from lockgate.provider_bridge.endpoints import lookup
+from lockgate.provider_bridge.process_driver import healthy
+from lockgate.provider_bridge.schema import fill_defaults, model_block, spec_values, state_values
+from lockgate.sdk import AdminClient, LockgateError, NotFound
+from lockgate.sdk.client import Entities
+
+IMPORT_FORMAT = "GATEWAY/NAME"
+
+
+class PlanningServicer(ProviderServicer):
+    """`tf` plans creates without asking the resource; route creates through `Resource.plan` too (defaults)."""
+
+    def PlanResourceChange(self, request: pb.PlanResourceChange.Request, context: grpc.ServicerContext) -> Any:
+        type_name = request.type_name
+        attrs, blocks = self._get_res_attrs(type_name), self._get_res_blocks(type_name)
+        diags = Diagnostics()
+        _, prior = _decode_state(diags, attrs, blocks, request.prior_state)
+        proposed_enc, proposed = _decode_state(diags, attrs, blocks, request.proposed_new_state)
+        if prior is not None or proposed is None or diags.has_errors():
+            return super().PlanResourceChange(request, context)
+        inst = self.app.new_resource(self._get_res_cls(type_name))
+        planned = inst.plan(PlanContext(diags, type_name, changed_fields=set(proposed)), None, proposed)
+        return pb.PlanResourceChange.Response(
+            planned_state=_encode_state(attrs, blocks, planned, proposed_enc), diagnostics=diags.to_pb()
+        )
+
+
+class ModelResource(iface.Resource):
+    """Schema = computed attributes + the SDK model's fields; plan fills defaults and marks computed unknown."""
+
+    name: ClassVar[str]
+    model: ClassVar[type[BaseModel]]
+    doc: ClassVar[str]
+    computed: ClassVar[tuple[Attribute, ...]] = ()
+    skip: ClassVar[frozenset[str]] = frozenset()
+    sensitive: ClassVar[frozenset[str]] = frozenset()
+    replace_on: ClassVar[frozenset[str]] = frozenset({"name"})
+
+    def __init__(self, provider: Any) -> None:
+        self.provider = provider
+
+    @classmethod
+    def get_name(cls) -> str:
+        return cls.name
+
+    @classmethod
+    def get_schema(cls) -> Schema:
+        cached = cls.__dict__.get("_schema")
+        if cached is None:
+            attrs, blocks = model_block(cls.model, cls.skip, cls.sensitive)
+            for attr in attrs:
+                attr.requires_replace = attr.name in cls.replace_on
+            cached = Schema(attributes=[*cls.computed, *attrs], block_types=blocks, description=cls.doc)
+            cls._schema = cached  # type: ignore[attr-defined]
+        return cached
+
+    def validate(self, diags: Diagnostics, type_name: str, config: dict[str, Any]) -> None:
+        super().validate(diags, type_name, config)
+        validate_known(diags, self.model, config, type_name)
+
+    def plan(self, ctx: PlanContext, current: dict[str, Any] | None, planned: dict[str, Any]) -> dict[str, Any]:
+        planned = fill_defaults(self.model, planned)
+        if current is None:
+            for attr in self.computed:
+                if planned.get(attr.name) is None:
+                    planned[attr.name] = Unknown
+        return planned
+
+    def spec(self, state: dict[str, Any]) -> BaseModel:
+        return self.model.model_validate(spec_values(self.model, state))
+
+    def upgrade(self, ctx: Any, version: int, old: dict[str, Any]) -> dict[str, Any]:
+        return old  # schema version 0 only, so far
+
+
+class EntityResource(ModelResource):
+    """A gateway entity managed through the admin API; import ID `GATEWAY/NAME`."""
+
+    kind: ClassVar[str]
+    computed = (Attribute("id", String(), description="Server-assigned id.", computed=True),)
+    gateway_attr = Attribute(
+        "gateway", String(), description="Name of the lockgate_gateway this belongs to (changing it replaces).",
+        required=True, requires_replace=True,
+    )
+
+    @classmethod
+    def get_schema(cls) -> Schema:
+        schema = super().get_schema()
+        if not any(a.name == "gateway" for a in schema.attributes):
+            schema.attributes.insert(1, cls.gateway_attr)
+        return schema
+
+    # -- helpers ------------------------------------------------------------------------------------------
+    @contextmanager
+    def _api(self, diags: Diagnostics, gateway: str, action: str) -> Iterator[Entities[Any, Any] | None]:
+        endpoint = lookup(gateway)
+        if endpoint is None or not healthy(endpoint.admin_url + "/health"):
+            yield None
+            return
+        try:
+            with endpoint.client() as client:
+                yield getattr(client, self.kind)
+        except LockgateError as exc:
+            report(diags, action, exc)
+        except ValidationError as exc:
+            diags.add_error(f"{action} failed", str(exc))
+
+    def _unreachable(self, diags: Diagnostics, gateway: str) -> None:
+        diags.add_error(
+            f"Gateway '{gateway}' is not running",
+            f"No healthy lockgate gateway named '{gateway}' is registered under LOCKGATE_HOME. Create the "
+            "lockgate_gateway first (reference its `id` so Terraform orders them).",
+            path=["gateway"],
+        )
+
+    def _state(self, gateway: str, record: BaseModel) -> dict[str, Any]:
+        dumped = record.model_dump(mode="json")
+        return {"id": dumped["id"], "gateway": gateway, **state_values(self.model, dumped)}
+
+    def _send(self, api: Entities[Any, Any], state: dict[str, Any], create: bool) -> BaseModel:
+        spec = self.spec(state)
+        return api.create(spec) if create else api.update(spec)  # type: ignore[no-any-return]
+
+    # -- CRUD ---------------------------------------------------------------------------------------------
+    def create(self, ctx: CreateContext, planned: dict[str, Any]) -> dict[str, Any] | None:
+        with self._api(ctx.diagnostics, planned["gateway"], f"Creating {self.name}") as api:
+            if api is None:
+                self._unreachable(ctx.diagnostics, planned["gateway"])
+                return None
+            record = self._send(api, planned, create=True)
+            return {**planned, "id": record.id}  # type: ignore[attr-defined]
+        return None
+
+    def read(self, ctx: ReadContext, current: dict[str, Any]) -> dict[str, Any] | None:
+        with self._api(ctx.diagnostics, current["gateway"], f"Reading {self.name}") as api:
+            if api is None:
+                return None  # the gateway is gone, so is everything in it
+            try:
+                record = api.get(current["name"])
+            except NotFound:
+                return None
+            if self.spec(current) == self.spec(state_values(self.model, record.model_dump(mode="json"))):
+                return {**current, "id": record.id}
+            return self._state(current["gateway"], record)
+        return current
+
+    def update(self, ctx: UpdateContext, current: dict[str, Any], planned: dict[str, Any]) -> dict[str, Any] | None:
+        with self._api(ctx.diagnostics, planned["gateway"], f"Updating {self.name}") as api:
+            if api is None:
+                self._unreachable(ctx.diagnostics, planned["gateway"])
+                return current
+            self._send(api, planned, create=False)
+            return planned
+        return current
+
+    def delete(self, ctx: DeleteContext, current: dict[str, Any]) -> None:
+        with self._api(ctx.diagnostics, current["gateway"], f"Deleting {self.name}") as api:
+            if api is not None:
+                try:
+                    api.delete(current["name"])
+                except NotFound:
+                    pass
+
+    def import_(self, ctx: ImportContext, id: str) -> dict[str, Any] | None:
+        gateway, _, name = id.partition("/")
+        if not gateway or not name or "/" in name:
+            ctx.diagnostics.add_error(
+                f"Invalid import ID {id!r}", f"Use {IMPORT_FORMAT}, e.g. 'demo/chat' for the entity 'chat' of the "
+                "gateway 'demo'."
+            )
+            return None
+        with self._api(ctx.diagnostics, gateway, f"Importing {self.name}") as api:
+            if api is None:
+                ctx.diagnostics.add_error(f"Gateway '{gateway}' is not running", f"Cannot import {id!r}.")
+                return None
+            try:
+                return self._state(gateway, api.get(name))
+            except NotFound:
+                ctx.diagnostics.add_error(f"Cannot import {id!r}", f"The gateway '{gateway}' has no {self.name} "
+                                          f"named '{name}'.")
+        return None

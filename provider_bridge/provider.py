@@ -1,0 +1,55 @@
+"""The `lockgate` Terraform provider: its address, schema and resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tf import iface
+from tf.schema import Schema
+from tf.utils import Diagnostics
+
+from lockgate.provider_bridge.resources.api_key import ApiKeyResource
+from lockgate.provider_bridge.resources.entities import (
+    ConsumerGroupResource,
+    ConsumerResource,
+    LlmUpstreamResource,
+    RouteResource,
+)
+from lockgate.provider_bridge.resources.runtimes import GatewayResource, MockLlmResource
+
+HOST, NAMESPACE, TYPE = "lockgate.dev", "lockgate", "lockgate"
+SOURCE = f"{HOST}/{NAMESPACE}/{TYPE}"
+VERSION = "0.1.0"
+
+RESOURCES: list[type[iface.Resource]] = [
+    GatewayResource,
+    MockLlmResource,
+    LlmUpstreamResource,
+    RouteResource,
+    ConsumerGroupResource,
+    ConsumerResource,
+    ApiKeyResource,
+]
+
+
+class LockgateProvider(iface.Provider):
+    def get_model_prefix(self) -> str:
+        return f"{TYPE}_"
+
+    def full_name(self) -> str:
+        return SOURCE
+
+    def get_provider_schema(self, diags: Diagnostics) -> Schema:
+        return Schema(description="Manage lockgate AI gateways and their configuration.")
+
+    def validate_config(self, diags: Diagnostics, config: Any) -> None:
+        pass
+
+    def configure_provider(self, diags: Diagnostics, config: Any) -> None:
+        pass
+
+    def get_data_sources(self) -> list[type[iface.DataSource]]:
+        return []
+
+    def get_resources(self) -> list[type[iface.Resource]]:
+        return RESOURCES
