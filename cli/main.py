@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
 
+T = TypeVar("T")
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="lockgate: an AI gateway managed as code.")
 
 
@@ -54,6 +56,66 @@ def mock_llm(
     from lockgate.gateway_runtime import MockSettings, run_mock
 
     run_mock(MockSettings(host, port, chunks, chunk_delay_ms, latency_ms))
+
+
+@app.command("synth")
+def synth_command() -> None:
+    """Synthesise every stack of the CDK app (cdktf.json) to Terraform JSON in cdktf.out/."""
+    from lockgate.cli import iac
+
+    root = _root()
+    stacks = _run(lambda: iac.synth(root))
+    typer.echo(f"synthesised {len(stacks)} stack(s) into {iac.out_dir(root)}: {', '.join(stacks)}")
+
+
+@app.command()
+def deploy(stack: str, auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False) -> None:
+    """Synthesise, then `terraform apply` STACK with the lockgate provider (installed offline)."""
+    _terraform(stack, "apply", "-input=false", *(["-auto-approve"] if auto_approve else []))
+
+
+@app.command()
+def diff(stack: str) -> None:
+    """Show what a deploy would change. Exit 0: no changes, 2: changes, 1: error."""
+    _terraform(stack, "plan", "-input=false", "-detailed-exitcode")
+
+
+@app.command()
+def destroy(stack: str, auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False) -> None:
+    """Destroy everything STACK deployed (stops its runtimes and frees their ports)."""
+    _terraform(stack, "destroy", "-input=false", *(["-auto-approve"] if auto_approve else []))
+
+
+@app.command()
+def output(stack: str, name: str) -> None:
+    """Print one output of a deployed STACK, raw (sensitive ones included)."""
+    from lockgate.cli import iac
+
+    value = _run(lambda: iac.terraform(_root(), stack, "output", "-raw", name, synthesize=False, capture=True))
+    typer.echo(value, nl=False)
+
+
+def _terraform(stack: str, *args: str) -> None:
+    from lockgate.cli import iac
+
+    code = _run(lambda: iac.terraform(_root(), stack, *args))
+    raise typer.Exit(int(code))
+
+
+def _root() -> Path:
+    from lockgate.cli import iac
+
+    return _run(lambda: iac.project_root())  # type: ignore[no-any-return]
+
+
+def _run(step: Callable[[], T]) -> T:
+    from lockgate.cli.iac import IacError
+
+    try:
+        return step()
+    except IacError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
 
 
 def _fail(message: str) -> None:

@@ -1,0 +1,25 @@
+"""lockgate.constructs: the CDK (cdktn) construct library that describes gateways as Python code."""
+
+if __name__ == "constructs":  # imported by its bare folder name from the repository root
+    from ._shadow import hand_over_to_jsii_constructs
+
+    hand_over_to_jsii_constructs(__file__)
+else:
+    from lockgate.constructs.consumers import Consumer, ConsumerGroup
+    from lockgate.constructs.errors import ConstructValidationError
+    from lockgate.constructs.route import Policy, Route
+    from lockgate.constructs.runtime import Gateway, MockLlm
+    from lockgate.constructs.upstream import LlmUpstream
+    from lockgate.sdk import RateLimit
+
+    __all__ = [
+        "ConstructValidationError",
+        "Consumer",
+        "ConsumerGroup",
+        "Gateway",
+        "LlmUpstream",
+        "MockLlm",
+        "Policy",
+        "RateLimit",
+        "Route",
+    ]

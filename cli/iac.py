@@ -1,0 +1,88 @@
+"""synth / deploy / diff / destroy / output: run the CDK app, then the real Terraform with our provider mirror."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+class IacError(RuntimeError):
+    """A step failed; the message says which and how to fix it."""
+
+
+def project_root(start: Path | None = None) -> Path:
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / "cdktf.json").is_file():
+            return directory
+    raise IacError(f"no cdktf.json in {here} or above: run lockgate from a CDK project (the repository root)")
+
+
+def out_dir(root: Path) -> Path:
+    return root / "cdktf.out"
+
+
+def synth(root: Path) -> list[str]:
+    """Run the app named in cdktf.json; returns the synthesised stack names."""
+    app = json.loads((root / "cdktf.json").read_text()).get("app")
+    if not app:
+        raise IacError(f"{root / 'cdktf.json'}: 'app' is missing: set it to the command that runs the CDK app")
+    argv = shlex.split(app)
+    if Path(argv[0]).name.startswith("python"):
+        argv[0] = sys.executable  # the interpreter lockgate is installed in
+    env = {**os.environ, "CDKTF_OUTDIR": str(out_dir(root)), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    result = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise IacError(f"synth failed (`{app}` exited {result.returncode}):\n{result.stderr.strip()}")
+    manifest = json.loads((out_dir(root) / "manifest.json").read_text())
+    return sorted(manifest["stacks"])
+
+
+def terraform_binary() -> str:
+    binary = os.environ.get("LOCKGATE_TERRAFORM") or shutil.which("terraform")
+    if not binary:
+        raise IacError("terraform is not on PATH: install it, or set LOCKGATE_TERRAFORM to its path")
+    return binary
+
+
+def terraform_env(root: Path) -> dict[str, str]:
+    from lockgate.provider_bridge.mirror import install
+
+    config = install(root / ".lockgate" / "terraform")
+    return {**os.environ, "TF_CLI_CONFIG_FILE": str(config), "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
+
+
+def stack_dir(root: Path, stack: str, stacks: list[str]) -> Path:
+    if stack not in stacks:
+        raise IacError(f"no stack named {stack!r}; the app defines: {', '.join(stacks)}")
+    return out_dir(root) / "stacks" / stack
+
+
+def terraform(root: Path, stack: str, *args: str, synthesize: bool = True, capture: bool = False) -> int | str:
+    """Synth (optionally), init, then `terraform ARGS` in the stack's directory; returns its exit code."""
+    stacks = synth(root) if synthesize else _known_stacks(root)
+    directory = stack_dir(root, stack, stacks)
+    env = terraform_env(root)
+    binary = terraform_binary()
+    init = subprocess.run([binary, "init", "-input=false", "-upgrade", "-no-color"], cwd=directory, env=env,
+                          capture_output=True, text=True)
+    if init.returncode != 0:
+        raise IacError(f"terraform init failed for stack {stack!r}:\n{init.stdout[-2000:]}{init.stderr[-2000:]}")
+    if capture:
+        result = subprocess.run([binary, *args], cwd=directory, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise IacError(result.stderr.strip() or result.stdout.strip())
+        return result.stdout
+    return subprocess.run([binary, *args], cwd=directory, env=env).returncode
+
+
+def _known_stacks(root: Path) -> list[str]:
+    manifest = out_dir(root) / "manifest.json"
+    if not manifest.exists():
+        return synth(root)
+    return sorted(json.loads(manifest.read_text())["stacks"])

@@ -1,0 +1,53 @@
+"""The L1 layer: a lockgate Terraform resource written with plain overrides (no generated bindings needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cdktn
+from constructs import Construct
+from pydantic import BaseModel
+
+from lockgate.constructs.errors import validate
+
+PROVIDER_SOURCE = "lockgate.dev/lockgate/lockgate"
+PROVIDER_VERSION = "~> 0.1"
+
+
+def provider_for(scope: Construct) -> cdktn.TerraformProvider:
+    """The stack's single lockgate provider block, created on first use."""
+    stack = cdktn.TerraformStack.of(scope)
+    existing = stack.node.try_find_child("lockgate-provider")
+    if existing is not None:
+        return existing  # type: ignore[return-value]
+    provider = cdktn.TerraformProvider(
+        stack, "lockgate-provider", terraform_resource_type="lockgate", terraform_provider_source=PROVIDER_SOURCE
+    )
+    return provider
+
+
+def _unresolved(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_unresolved(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_unresolved(v) for v in value)
+    return isinstance(value, str) and cdktn.Token.is_unresolved(value)
+
+
+def lockgate_resource(
+    scope: Construct, type_name: str, model: type[BaseModel], props: dict[str, Any], extra: dict[str, Any] | None = None
+) -> cdktn.TerraformResource:
+    """Validate `props` against the SDK model (naming the construct path), then emit the resource."""
+    props = {k: v for k, v in props.items() if v is not None}
+    validate(model, props, scope.node.path, {k for k, v in props.items() if _unresolved(v)})
+    resource = cdktn.TerraformResource(
+        scope, "resource", terraform_resource_type=f"lockgate_{type_name}", provider=provider_for(scope)
+    )
+    for key, value in {**props, **(extra or {})}.items():
+        resource.add_override(key, value)
+    return resource
+
+
+def entity_name(construct: Construct, name: str | None) -> str:
+    """The entity's name: given, or the construct id."""
+    return name if name is not None else construct.node.id

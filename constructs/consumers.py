@@ -1,0 +1,66 @@
+"""ConsumerGroup and Consumer (with its API key)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from constructs import Construct
+
+from lockgate.constructs._resource import entity_name, lockgate_resource
+from lockgate.constructs.runtime import Gateway
+from lockgate.sdk import ApiKeyCreate, Consumer as ConsumerModel, ConsumerGroup as ConsumerGroupModel, RateLimit
+
+
+class ConsumerGroup(Construct):
+    """Consumers that share ACL access and a per-consumer rate limit (`RateLimit.per_minute(10)`)."""
+
+    def __init__(
+        self, scope: Construct, id: str, *, gateway: Gateway, rate_limit: RateLimit | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.gateway = gateway
+        self.name = entity_name(self, name)
+        self.resource = lockgate_resource(
+            self, "consumer_group", ConsumerGroupModel,
+            {"name": self.name, "rate_limit": rate_limit.model_dump() if rate_limit else None},
+            {"gateway": gateway.gateway_id},
+        )
+
+    @property
+    def ref(self) -> str:
+        return self.resource.get_string_attribute("name")
+
+    def add_consumer(self, id: str, *, with_key: bool = True, name: str | None = None) -> Consumer:
+        return Consumer(self, id, gateway=self.gateway, groups=[self], with_key=with_key, name=name)
+
+
+class Consumer(Construct):
+    """Someone who calls the gateway. With `with_key=True` (default) it gets an API key: `consumer.api_key`."""
+
+    def __init__(
+        self, scope: Construct, id: str, *, gateway: Gateway, groups: Sequence[ConsumerGroup] = (),
+        with_key: bool = True, name: str | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.name = entity_name(self, name)
+        self.resource = lockgate_resource(
+            self, "consumer", ConsumerModel,
+            {"name": self.name, "groups": [g.ref for g in groups]},
+            {"gateway": gateway.gateway_id},
+        )
+        self.key_resource = None
+        if with_key:
+            key_scope = Construct(self, "key")
+            self.key_resource = lockgate_resource(
+                key_scope, "api_key", ApiKeyCreate,
+                {"name": f"{self.name}-key", "consumer": self.resource.get_string_attribute("name")},
+                {"gateway": gateway.gateway_id},
+            )
+
+    @property
+    def api_key(self) -> str:
+        """The generated key (a sensitive token: put it in a sensitive output)."""
+        if self.key_resource is None:
+            raise AttributeError(f"{self.node.path}: created with with_key=False, so it has no api_key")
+        return self.key_resource.get_string_attribute("key")

@@ -1,0 +1,72 @@
+"""Route and its policies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from constructs import Construct
+
+from lockgate.constructs._resource import entity_name, lockgate_resource
+from lockgate.constructs.consumers import ConsumerGroup
+from lockgate.constructs.runtime import Gateway
+from lockgate.constructs.upstream import LlmUpstream
+from lockgate.sdk import Route as RouteModel
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A route policy. Use the factories: `Policy.key_auth()`, `Policy.acl(gold, silver)`, `Policy.usage()`."""
+
+    kind: str
+    props: dict[str, Any]
+    groups: tuple[ConsumerGroup, ...] = ()
+
+    @classmethod
+    def key_auth(cls, *, hide_credentials: bool = True) -> Policy:
+        """Require an API key (Bearer, x-api-key or apikey); the key is stripped before the upstream."""
+        return cls("key_auth", {"hide_credentials": hide_credentials})
+
+    @classmethod
+    def acl(cls, *groups: ConsumerGroup) -> Policy:
+        """Allow only consumers in one of these groups (needs key_auth)."""
+        return cls("acl", {}, tuple(groups))
+
+    @classmethod
+    def usage(cls, *, include_usage_in_streams: bool = True) -> Policy:
+        """Record prompt/completion/total tokens per request, streams included."""
+        return cls("usage", {"include_usage_in_streams": include_usage_in_streams})
+
+
+class Route(Construct):
+    """Paths of a gateway served by an upstream through policies (see `lockgate.sdk.Route` for matching)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        gateway: Gateway,
+        upstream: LlmUpstream,
+        paths: Sequence[str],
+        policies: Sequence[Policy] | None = None,
+        methods: Sequence[str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.name = entity_name(self, name)
+        policy_props: dict[str, Any] = {}
+        for policy in policies or ():
+            if policy.kind in policy_props:
+                raise ValueError(f"{self.node.path}: policies lists {policy.kind} twice; give each policy once")
+            props = dict(policy.props)
+            if policy.kind == "acl":
+                props["allow"] = [g.ref for g in policy.groups]
+            policy_props[policy.kind] = props
+        self.resource = lockgate_resource(
+            self, "route", RouteModel,
+            {"name": self.name, "paths": list(paths), "methods": list(methods) if methods else None,
+             "upstream": upstream.ref, "policies": policy_props or None},
+            {"gateway": gateway.gateway_id},
+        )

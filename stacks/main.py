@@ -1,0 +1,24 @@
+"""The CDK app that cdktf.json runs: every lockgate stack."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from ai_studio import ENVIRONMENTS, AiStudioStack  # noqa: E402
+from cdktn import App  # noqa: E402
+from demo import DemoStack  # noqa: E402
+
+
+def build(app: App) -> App:
+    DemoStack(app, "demo")
+    for env in ENVIRONMENTS:
+        AiStudioStack(app, env)
+    return app
+
+
+if __name__ == "__main__":
+    build(App()).synth()
