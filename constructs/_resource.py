@@ -21,7 +21,13 @@ def provider_for(scope: Construct) -> cdktn.TerraformProvider:
     if existing is not None:
         return existing  # type: ignore[return-value]
     provider = cdktn.TerraformProvider(
-        stack, "lockgate-provider", terraform_resource_type="lockgate", terraform_provider_source=PROVIDER_SOURCE
+        stack,
+        "lockgate-provider",
+        terraform_resource_type="lockgate",
+        terraform_provider_source=PROVIDER_SOURCE,
+        terraform_generator_metadata=cdktn.TerraformProviderGeneratorMetadata(
+            provider_name="lockgate", provider_version_constraint=PROVIDER_VERSION
+        ),
     )
     return provider
 

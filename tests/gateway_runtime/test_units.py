@@ -1,0 +1,70 @@
+"""Unit tests of the data plane's building blocks: router, SSE tee, limiter, key extraction, usage."""
+
+from __future__ import annotations
+
+from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limit
+from lockgate.gateway_runtime.data.pipeline import presented_key
+from lockgate.gateway_runtime.data.router import Router
+from lockgate.gateway_runtime.data.sse import SseTee
+from lockgate.gateway_runtime.data.usage import UsageLedger
+
+
+def test_router_longest_match_on_segment_boundaries() -> None:
+    router = Router([("/v1", "a"), ("/v1/team", "b"), ("~/teams/[a-z]+/v1", "c"), ("/", "root")])
+    match = router.match("/v1/chat/completions")
+    assert match is not None and (match.route, match.operation) == ("a", "chat")
+    match = router.match("/v1/team/models")
+    assert match is not None and (match.route, match.operation) == ("b", "models")
+    match = router.match("/teams/red/v1/chat/completions")
+    assert match is not None and (match.route, match.operation) == ("c", "chat")
+    match = router.match("/v10/chat/completions")
+    assert match is not None and match.route == "root" and match.operation is None
+    assert Router([("/v1", "a")]).match("/v2/models") is None
+
+
+def test_sse_tee_relays_whole_events_and_reads_usage_across_chunk_boundaries() -> None:
+    stream = (
+        b'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\n'
+        b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}\n\n'
+        b"data: [DONE]\n\n"
+    )
+    tee = SseTee(hide_usage_chunk=True)
+    out = b"".join(tee.feed(stream[i : i + 7]) for i in range(0, len(stream), 7))
+    assert out == b'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: [DONE]\n\n'
+    assert tee.usage == {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8} and tee.done
+    shown = SseTee(hide_usage_chunk=False)
+    assert shown.feed(stream) == stream
+
+
+def test_sse_tee_handles_crlf_and_incomplete_streams() -> None:
+    tee = SseTee(hide_usage_chunk=False)
+    assert tee.feed(b"data: {}\r\n\r\ndata: {") == b"data: {}\r\n\r\n"
+    assert not tee.done
+
+
+def test_fixed_window_limiter() -> None:
+    limiter = FixedWindowLimiter()
+    limit = Limit("free", 2, 60)
+    assert limiter.hit("alice", limit, now=120.0).remaining == 1
+    assert limiter.hit("alice", limit, now=121.0).allowed
+    blocked = limiter.hit("alice", limit, now=150.5)
+    assert not blocked.allowed and blocked.retry_after_s == 30
+    assert limiter.hit("bob", limit, now=150.5).allowed  # per consumer
+    assert limiter.hit("alice", limit, now=180.0).allowed  # next window
+
+
+def test_presented_key_sources() -> None:
+    assert presented_key({"Authorization": "Bearer k1"}) == "k1"
+    assert presented_key({"x-api-key": "k2"}) == "k2"
+    assert presented_key({"apikey": "k3"}) == "k3"
+    assert presented_key({"Authorization": "Basic abc"}) is None
+    assert presented_key({}) is None
+
+
+def test_usage_ledger_totals_and_dirty_tracking() -> None:
+    ledger = UsageLedger()
+    ledger.record("alice", "chat", "m", False, 200, {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5})
+    ledger.record("alice", "chat", "m", True, 200, None)
+    totals = ledger.totals["alice"]
+    assert (totals.requests, totals.prompt_tokens, totals.total_tokens) == (2, 2, 5)
+    assert set(ledger.drain_dirty()) == {"alice"} and ledger.drain_dirty() == {}
