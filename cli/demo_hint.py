@@ -6,7 +6,6 @@ import json
 import shlex
 
 import httpx
-
 from lockgate.cli import iac
 from lockgate.provider_bridge.endpoints import gateway_dir
 

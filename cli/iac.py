@@ -69,8 +69,13 @@ def terraform(root: Path, stack: str, *args: str, synthesize: bool = True, captu
     directory = stack_dir(root, stack, stacks)
     env = terraform_env(root)
     binary = terraform_binary()
-    init = subprocess.run([binary, "init", "-input=false", "-upgrade", "-no-color"], cwd=directory, env=env,
-                          capture_output=True, text=True)
+    init = subprocess.run(
+        [binary, "init", "-input=false", "-upgrade", "-no-color"],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if init.returncode != 0:
         raise IacError(f"terraform init failed for stack {stack!r}:\n{init.stdout[-2000:]}{init.stderr[-2000:]}")
     if capture:

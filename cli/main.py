@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -16,8 +16,12 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="lockgate: an
 
 @app.command()
 def serve(
-    config: Annotated[Path | None, typer.Option(help="Serve this declarative GatewayConfig (YAML/JSON), DB-less.")] = None,
-    data_dir: Annotated[Path, typer.Option(help="Where the SQLite store and the admin token live.")] = Path(".lockgate/serve"),
+    config: Annotated[
+        Path | None, typer.Option(help="Serve this declarative GatewayConfig (YAML/JSON), DB-less.")
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="Where the SQLite store and the admin token live.")] = Path(
+        ".lockgate/serve"
+    ),
     proxy_host: str = "127.0.0.1",
     proxy_port: int = 8000,
     admin_host: str = "127.0.0.1",
@@ -66,6 +70,8 @@ def synth_command() -> None:
     root = _root()
     stacks = _run(lambda: iac.synth(root))
     typer.echo(f"synthesised {len(stacks)} stack(s) into {iac.out_dir(root)}: {', '.join(stacks)}")
+    config = iac.terraform_env(root)["TF_CLI_CONFIG_FILE"]
+    typer.echo(f"provider mirror ready; for plain terraform/cdktn: export TF_CLI_CONFIG_FILE={config}")
 
 
 @app.command()
@@ -105,7 +111,7 @@ def _terraform(stack: str, *args: str) -> None:
 def _root() -> Path:
     from lockgate.cli import iac
 
-    return _run(lambda: iac.project_root())  # type: ignore[no-any-return]
+    return _run(lambda: iac.project_root())
 
 
 def _run(step: Callable[[], T]) -> T:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import cdktn
-from constructs import Construct
+from lockgate.constructs.errors import validate
 from pydantic import BaseModel
 
-from lockgate.constructs.errors import validate
+from constructs import Construct
 
 PROVIDER_SOURCE = "lockgate.dev/lockgate/lockgate"
 PROVIDER_VERSION = "~> 0.1"

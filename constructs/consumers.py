@@ -4,25 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from constructs import Construct
-
 from lockgate.constructs._resource import entity_name, lockgate_resource
 from lockgate.constructs.runtime import Gateway
-from lockgate.sdk import ApiKeyCreate, Consumer as ConsumerModel, ConsumerGroup as ConsumerGroupModel, RateLimit
+from lockgate.sdk import ApiKeyCreate, RateLimit
+from lockgate.sdk import Consumer as ConsumerModel
+from lockgate.sdk import ConsumerGroup as ConsumerGroupModel
+
+from constructs import Construct
 
 
 class ConsumerGroup(Construct):
     """Consumers that share ACL access and a per-consumer rate limit (`RateLimit.per_minute(10)`)."""
 
     def __init__(
-        self, scope: Construct, id: str, *, gateway: Gateway, rate_limit: RateLimit | None = None,
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        gateway: Gateway,
+        rate_limit: RateLimit | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.gateway = gateway
         self.name = entity_name(self, name)
         self.resource = lockgate_resource(
-            self, "consumer_group", ConsumerGroupModel,
+            self,
+            "consumer_group",
+            ConsumerGroupModel,
             {"name": self.name, "rate_limit": rate_limit.model_dump() if rate_limit else None},
             {"gateway": gateway.gateway_id},
         )
@@ -39,13 +48,21 @@ class Consumer(Construct):
     """Someone who calls the gateway. With `with_key=True` (default) it gets an API key: `consumer.api_key`."""
 
     def __init__(
-        self, scope: Construct, id: str, *, gateway: Gateway, groups: Sequence[ConsumerGroup] = (),
-        with_key: bool = True, name: str | None = None,
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        gateway: Gateway,
+        groups: Sequence[ConsumerGroup] = (),
+        with_key: bool = True,
+        name: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.name = entity_name(self, name)
         self.resource = lockgate_resource(
-            self, "consumer", ConsumerModel,
+            self,
+            "consumer",
+            ConsumerModel,
             {"name": self.name, "groups": [g.ref for g in groups]},
             {"gateway": gateway.gateway_id},
         )
@@ -53,7 +70,9 @@ class Consumer(Construct):
         if with_key:
             key_scope = Construct(self, "key")
             self.key_resource = lockgate_resource(
-                key_scope, "api_key", ApiKeyCreate,
+                key_scope,
+                "api_key",
+                ApiKeyCreate,
                 {"name": f"{self.name}-key", "consumer": self.resource.get_string_attribute("name")},
                 {"gateway": gateway.gateway_id},
             )

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from constructs import Construct
-
 from lockgate.constructs._resource import entity_name, lockgate_resource
 from lockgate.constructs.consumers import ConsumerGroup
 from lockgate.constructs.runtime import Gateway
 from lockgate.constructs.upstream import LlmUpstream
 from lockgate.sdk import Route as RouteModel
+
+from constructs import Construct
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,15 @@ class Route(Construct):
                 props["allow"] = [g.ref for g in policy.groups]
             policy_props[policy.kind] = props
         self.resource = lockgate_resource(
-            self, "route", RouteModel,
-            {"name": self.name, "paths": list(paths), "methods": list(methods) if methods else None,
-             "upstream": upstream.ref, "policies": policy_props or None},
+            self,
+            "route",
+            RouteModel,
+            {
+                "name": self.name,
+                "paths": list(paths),
+                "methods": list(methods) if methods else None,
+                "upstream": upstream.ref,
+                "policies": policy_props or None,
+            },
             {"gateway": gateway.gateway_id},
         )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from constructs import Construct
-
 from lockgate.constructs._resource import entity_name, lockgate_resource
 from lockgate.sdk import GatewayRuntime, GatewaySettings, MockLlmRuntime
+
+from constructs import Construct
 
 if TYPE_CHECKING:
     from lockgate.constructs.consumers import Consumer, ConsumerGroup
@@ -44,8 +44,14 @@ class Gateway(Construct):
             self,
             "gateway",
             GatewayRuntime,
-            {"name": self.name, "driver": driver, "host": host, "proxy_port": proxy_port, "admin_port": admin_port,
-             "settings": settings},
+            {
+                "name": self.name,
+                "driver": driver,
+                "host": host,
+                "proxy_port": proxy_port,
+                "admin_port": admin_port,
+                "settings": settings,
+            },
         )
 
     @property
@@ -65,8 +71,9 @@ class Gateway(Construct):
 
         return LlmUpstream(self, id, gateway=self, **props)
 
-    def add_route(self, id: str, *, upstream: LlmUpstream, paths: list[str], policies: list[Policy] | None = None,
-                  **props: Any) -> Route:
+    def add_route(
+        self, id: str, *, upstream: LlmUpstream, paths: list[str], policies: list[Policy] | None = None, **props: Any
+    ) -> Route:
         from lockgate.constructs.route import Route
 
         return Route(self, id, gateway=self, upstream=upstream, paths=paths, policies=policies, **props)
@@ -99,9 +106,16 @@ class MockLlm(Construct):
         super().__init__(scope, id)
         self.name = entity_name(self, name)
         self.resource = lockgate_resource(
-            self, "mock_llm", MockLlmRuntime,
-            {"name": self.name, "port": port, "chunks": chunks, "chunk_delay_ms": chunk_delay_ms,
-             "latency_ms": latency_ms},
+            self,
+            "mock_llm",
+            MockLlmRuntime,
+            {
+                "name": self.name,
+                "port": port,
+                "chunks": chunks,
+                "chunk_delay_ms": chunk_delay_ms,
+                "latency_ms": latency_ms,
+            },
         )
 
     @property

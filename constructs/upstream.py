@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from constructs import Construct
-
 from lockgate.constructs._resource import entity_name, lockgate_resource
 from lockgate.constructs.runtime import Gateway, MockLlm
 from lockgate.sdk import LlmUpstream as LlmUpstreamModel
+
+from constructs import Construct
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -31,9 +31,17 @@ class LlmUpstream(Construct):
         self.gateway = gateway
         self.name = entity_name(self, name)
         self.resource = lockgate_resource(
-            self, "llm_upstream", LlmUpstreamModel,
-            {"name": self.name, "base_url": base_url, "model": model, "auth": auth,
-             "connect_timeout_s": connect_timeout_s, "read_timeout_s": read_timeout_s},
+            self,
+            "llm_upstream",
+            LlmUpstreamModel,
+            {
+                "name": self.name,
+                "base_url": base_url,
+                "model": model,
+                "auth": auth,
+                "connect_timeout_s": connect_timeout_s,
+                "read_timeout_s": read_timeout_s,
+            },
             {"gateway": gateway.gateway_id},
         )
 
@@ -43,8 +51,16 @@ class LlmUpstream(Construct):
         return self.resource.get_string_attribute("name")
 
     @classmethod
-    def openai(cls, scope: Construct, id: str, *, gateway: Gateway, model: str,
-               api_key: str = "env:OPENAI_API_KEY", base_url: str = OPENAI_BASE_URL) -> LlmUpstream:
+    def openai(
+        cls,
+        scope: Construct,
+        id: str,
+        *,
+        gateway: Gateway,
+        model: str,
+        api_key: str = "env:OPENAI_API_KEY",
+        base_url: str = OPENAI_BASE_URL,
+    ) -> LlmUpstream:
         """OpenAI (or a compatible API), authenticated by a secret reference such as 'env:OPENAI_API_KEY'."""
         return cls(scope, id, gateway=gateway, base_url=base_url, model=model, auth=api_key)
 

@@ -4,4 +4,13 @@ from lockgate.gateway_runtime.config_file import ConfigFileError, load_config_fi
 from lockgate.gateway_runtime.mock_llm import MockSettings, create_mock_app, run_mock
 from lockgate.gateway_runtime.server import ServeSettings, run, serve
 
-__all__ = ["ConfigFileError", "MockSettings", "ServeSettings", "create_mock_app", "load_config_file", "run", "run_mock", "serve"]
+__all__ = [
+    "ConfigFileError",
+    "MockSettings",
+    "ServeSettings",
+    "create_mock_app",
+    "load_config_file",
+    "run",
+    "run_mock",
+    "serve",
+]

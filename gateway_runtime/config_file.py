@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
-
 from lockgate.sdk import GatewayConfig
+from pydantic import ValidationError
 
 
 class ConfigFileError(ValueError):

@@ -70,9 +70,13 @@ def create_mock_app(settings: MockSettings) -> web.Application:
             return web.Response(
                 body=orjson.dumps(
                     {
-                        "id": ident, "object": "chat.completion", "created": created, "model": model,
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY},
-                                     "finish_reason": "stop"}],
+                        "id": ident,
+                        "object": "chat.completion",
+                        "created": created,
+                        "model": model,
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": REPLY}, "finish_reason": "stop"}
+                        ],
                         "usage": usage,
                     }
                 ),
@@ -84,8 +88,13 @@ def create_mock_app(settings: MockSettings) -> web.Application:
         for index, piece in enumerate(pieces):
             delta: dict[str, Any] = {"content": piece} if index else {"role": "assistant", "content": piece}
             finish = "stop" if index == len(pieces) - 1 else None
-            chunk = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            chunk = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
             await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
             if "break-stream" in directives and index == 1:
                 assert request.transport is not None
@@ -94,15 +103,23 @@ def create_mock_app(settings: MockSettings) -> web.Application:
             if settings.chunk_delay_ms:
                 await asyncio.sleep(settings.chunk_delay_ms / 1000)
         if (body.get("stream_options") or {}).get("include_usage"):
-            final = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
-                     "choices": [], "usage": usage}
+            final = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": usage,
+            }
             await response.write(b"data: " + orjson.dumps(final) + b"\n\n")
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
 
     async def models(_: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [{"id": "mock-1", "object": "model", "owned_by": "lockgate"}]})
+        return web.json_response(
+            {"object": "list", "data": [{"id": "mock-1", "object": "model", "owned_by": "lockgate"}]}
+        )
 
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import uvicorn
 from aiohttp import web
-
 from lockgate.gateway_runtime.config_file import load_config_file
 from lockgate.gateway_runtime.control.admin_api import create_admin_app
 from lockgate.gateway_runtime.control.service import ControlPlane
@@ -84,7 +83,11 @@ async def serve(settings: ServeSettings) -> None:
     flusher = asyncio.create_task(_flush_usage_forever(control))
     log.info(
         "lockgate serving: proxy http://%s:%d admin http://%s:%d (config version %d)",
-        settings.proxy_host, settings.proxy_port, settings.admin_host, settings.admin_port, control.version,
+        settings.proxy_host,
+        settings.proxy_port,
+        settings.admin_host,
+        settings.admin_port,
+        control.version,
     )
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({admin_task, stopped}, return_when=asyncio.FIRST_COMPLETED)

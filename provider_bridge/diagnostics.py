@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from lockgate.provider_bridge.schema import spec_values
+from lockgate.sdk import ApiError, LockgateError
 from pydantic import BaseModel, ValidationError
 from tf.types import Unknown
 from tf.utils import Diagnostics
-
-from lockgate.provider_bridge.schema import spec_values
-from lockgate.sdk import ApiError, LockgateError
 
 
 def tf_path(loc: Any) -> list[Any]:
@@ -45,7 +44,10 @@ def validate_known(diags: Diagnostics, model: type[BaseModel], values: dict[str,
 
 def report(diags: Diagnostics, action: str, exc: LockgateError) -> None:
     if isinstance(exc, ApiError):
-        diags.add_error(f"{action} failed: {exc.message}", f"The gateway answered {exc.status}: {exc.message}",
-                        path=tf_path(exc.field) if exc.field else None)
+        diags.add_error(
+            f"{action} failed: {exc.message}",
+            f"The gateway answered {exc.status}: {exc.message}",
+            path=tf_path(exc.field) if exc.field else None,
+        )
     else:
         diags.add_error(f"{action} failed", str(exc))

@@ -7,10 +7,16 @@ from the entity's SDK model plus `id` (server-assigned) and `gateway` (the gatew
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, ClassVar
 
 import grpc
+from lockgate.provider_bridge.diagnostics import report, validate_known
+from lockgate.provider_bridge.endpoints import lookup
+from lockgate.provider_bridge.process_driver import healthy
+from lockgate.provider_bridge.schema import fill_defaults, model_block, spec_values, state_values
+from lockgate.sdk import LockgateError, NotFound
+from lockgate.sdk.client import Entities
 from pydantic import BaseModel, ValidationError
 from tf import iface
 from tf.gen import tfplugin_pb2 as pb
@@ -19,13 +25,6 @@ from tf.provider import ProviderServicer, _decode_state, _encode_state
 from tf.schema import Attribute, Schema
 from tf.types import String, Unknown
 from tf.utils import Diagnostics
-
-from lockgate.provider_bridge.diagnostics import report, validate_known
-from lockgate.provider_bridge.endpoints import lookup
-from lockgate.provider_bridge.process_driver import healthy
-from lockgate.provider_bridge.schema import fill_defaults, model_block, spec_values, state_values
-from lockgate.sdk import AdminClient, LockgateError, NotFound
-from lockgate.sdk.client import Entities
 
 IMPORT_FORMAT = "GATEWAY/NAME"
 
@@ -74,7 +73,7 @@ class ModelResource(iface.Resource):
             for attr in attrs:
                 attr.requires_replace = attr.name in cls.replace_on
             cached = Schema(attributes=[*cls.computed, *attrs], block_types=blocks, description=cls.doc)
-            cls._schema = cached  # type: ignore[attr-defined]
+            cls._schema = cached
         return cached
 
     def validate(self, diags: Diagnostics, type_name: str, config: dict[str, Any]) -> None:
@@ -100,10 +99,15 @@ class EntityResource(ModelResource):
     """A gateway entity managed through the admin API; import ID `GATEWAY/NAME`."""
 
     kind: ClassVar[str]
-    computed = (Attribute("id", String(), description="Server-assigned id.", computed=True),)
+    computed: ClassVar[tuple[Attribute, ...]] = (
+        Attribute("id", String(), description="Server-assigned id.", computed=True),
+    )
     gateway_attr = Attribute(
-        "gateway", String(), description="Name of the lockgate_gateway this belongs to (changing it replaces).",
-        required=True, requires_replace=True,
+        "gateway",
+        String(),
+        description="Name of the lockgate_gateway this belongs to (changing it replaces).",
+        required=True,
+        requires_replace=True,
     )
 
     @classmethod
@@ -179,17 +183,15 @@ class EntityResource(ModelResource):
     def delete(self, ctx: DeleteContext, current: dict[str, Any]) -> None:
         with self._api(ctx.diagnostics, current["gateway"], f"Deleting {self.name}") as api:
             if api is not None:
-                try:
+                with suppress(NotFound):
                     api.delete(current["name"])
-                except NotFound:
-                    pass
 
     def import_(self, ctx: ImportContext, id: str) -> dict[str, Any] | None:
         gateway, _, name = id.partition("/")
         if not gateway or not name or "/" in name:
             ctx.diagnostics.add_error(
-                f"Invalid import ID {id!r}", f"Use {IMPORT_FORMAT}, e.g. 'demo/chat' for the entity 'chat' of the "
-                "gateway 'demo'."
+                f"Invalid import ID {id!r}",
+                f"Use {IMPORT_FORMAT}, e.g. 'demo/chat' for the entity 'chat' of the gateway 'demo'.",
             )
             return None
         with self._api(ctx.diagnostics, gateway, f"Importing {self.name}") as api:
@@ -199,6 +201,7 @@ class EntityResource(ModelResource):
             try:
                 return self._state(gateway, api.get(name))
             except NotFound:
-                ctx.diagnostics.add_error(f"Cannot import {id!r}", f"The gateway '{gateway}' has no {self.name} "
-                                          f"named '{name}'.")
+                ctx.diagnostics.add_error(
+                    f"Cannot import {id!r}", f"The gateway '{gateway}' has no {self.name} named '{name}'."
+                )
         return None

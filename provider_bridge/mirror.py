@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 
 import jinja2
-from tf.runner import install_provider
-
 from lockgate.provider_bridge.provider import HOST, NAMESPACE, SOURCE, TYPE, VERSION
+from tf.runner import install_provider
 
 _CLI_CONFIG = jinja2.Template(
     """provider_installation {

@@ -33,7 +33,10 @@ def start(args: list[str], log_path: Path, health_url: str) -> int:
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "lockgate.cli.main", *args],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -59,7 +62,7 @@ def is_ours(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"lockgate" in cmdline and not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    return b"lockgate" in cmdline and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def stop(pid: int) -> None:

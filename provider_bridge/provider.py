@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tf import iface
-from tf.schema import Schema
-from tf.utils import Diagnostics
-
 from lockgate.provider_bridge.resources.api_key import ApiKeyResource
 from lockgate.provider_bridge.resources.entities import (
     ConsumerGroupResource,
@@ -16,6 +12,9 @@ from lockgate.provider_bridge.resources.entities import (
     RouteResource,
 )
 from lockgate.provider_bridge.resources.runtimes import GatewayResource, MockLlmResource
+from tf import iface
+from tf.schema import Schema
+from tf.utils import Diagnostics
 
 HOST, NAMESPACE, TYPE = "lockgate.dev", "lockgate", "lockgate"
 SOURCE = f"{HOST}/{NAMESPACE}/{TYPE}"

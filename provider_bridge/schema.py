@@ -87,7 +87,9 @@ def model_block(
         nested = nested_model(field)
         if nested is not None:
             attrs, inner = model_block(nested)
-            blocks.append(SingleNestedBlock(name, Block(attributes=attrs, block_types=inner, description=field.description)))
+            blocks.append(
+                SingleNestedBlock(name, Block(attributes=attrs, block_types=inner, description=field.description))
+            )
             continue
         required = field.is_required()
         default = None if required else _default(field)

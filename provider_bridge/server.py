@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import tf.provider
-from tf.runner import run_provider
-
 from lockgate.provider_bridge.framework import PlanningServicer
 from lockgate.provider_bridge.provider import LockgateProvider
+from tf.runner import run_provider
 
 
 def main() -> None:
-    tf.provider.ProviderServicer = PlanningServicer  # type: ignore[misc]  # run_provider builds the servicer by name
+    tf.provider.ProviderServicer = PlanningServicer  # run_provider builds the servicer by name
     run_provider(LockgateProvider())
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
 from lockgate.sdk._base import Name, StrictModel
 from lockgate.sdk.entities import Consumer, ConsumerGroup, LlmUpstream, Route
+from pydantic import BaseModel, Field
 
 
 class _Stored(BaseModel):

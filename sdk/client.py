@@ -1,8 +1,8 @@
 """Typed admin API clients on httpx: `AdminClient` (sync) and `AsyncAdminClient`.
 
-    with AdminClient("http://127.0.0.1:8001", token="...") as admin:
-        admin.routes.create(Route(name="chat", paths=["/v1"], upstream="openai"))
-        admin.consumers.usage("alice")
+with AdminClient("http://127.0.0.1:8001", token="...") as admin:
+    admin.routes.create(Route(name="chat", paths=["/v1"], upstream="openai"))
+    admin.consumers.usage("alice")
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import httpx
-from pydantic import BaseModel
-
 from lockgate.sdk.api import (
     ApiKeyCreated,
     ApiKeyRecord,
@@ -26,6 +24,7 @@ from lockgate.sdk.api import (
 from lockgate.sdk.config import GatewayConfig
 from lockgate.sdk.entities import ApiKeyCreate, Consumer, ConsumerGroup, GatewaySettings, LlmUpstream, Route
 from lockgate.sdk.errors import TransportError, error_for_status
+from pydantic import BaseModel
 
 Spec = TypeVar("Spec", bound=BaseModel)
 Rec = TypeVar("Rec", bound=BaseModel)
@@ -69,7 +68,7 @@ class _Transport:
 
 
 class _AsyncTransport(_Transport):
-    async def __call__(self, method: str, path: str, body: BaseModel | None = None) -> Any:  # type: ignore[override]
+    async def __call__(self, method: str, path: str, body: BaseModel | None = None) -> Any:
         json = body.model_dump(mode="json") if body is not None else None
         try:
             response = await self._send(method, path, json=json)
@@ -104,7 +103,8 @@ class Entities(Generic[Spec, Rec]):
 
     def update(self, spec: Spec) -> Any:
         """Replace the entity named `spec.name` with `spec`."""
-        return self._one(self._call("PUT", f"/{self._path}/{spec.name}", spec), self._record)  # type: ignore[attr-defined]
+        name = getattr(spec, "name")  # noqa: B009 - every entity model has a name
+        return self._one(self._call("PUT", f"/{self._path}/{name}", spec), self._record)
 
     def delete(self, name: str) -> Any:
         return self._call("DELETE", f"/{self._path}/{name}")

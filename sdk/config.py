@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field, model_validator
-
 from lockgate.sdk._base import StrictModel
 from lockgate.sdk.entities import ApiKey, Consumer, ConsumerGroup, GatewaySettings, LlmUpstream, Route
+from pydantic import Field, model_validator
 
 EntityKind = Literal["upstreams", "routes", "consumer_groups", "consumers", "api_keys"]
 ENTITY_KINDS: tuple[EntityKind, ...] = ("upstreams", "routes", "consumer_groups", "consumers", "api_keys")

@@ -6,10 +6,9 @@ import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
-
 from lockgate.sdk._base import Name, SecretRef, StrictModel
 from lockgate.sdk.policies import RateLimit, RoutePolicies
+from pydantic import Field, field_validator, model_validator
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
@@ -128,6 +127,4 @@ class ApiKeyCreate(StrictModel):
 
     name: Name
     consumer: Name = Field(description="Name of the consumer this key identifies.")
-    key: str | None = Field(
-        default=None, min_length=20, max_length=256, description="The key; generated when omitted."
-    )
+    key: str | None = Field(default=None, min_length=20, max_length=256, description="The key; generated when omitted.")

@@ -1,13 +1,13 @@
 """Errors raised by the admin client, one class per kind of failure the admin API reports.
 
-    LockgateError
-     ├── TransportError         the admin API could not be reached
-     └── ApiError               the admin API answered with an error (status, message, field)
-          ├── BadRequest          400 / 422: invalid input; `field` names the offending field
-          ├── Unauthorized        401: missing or wrong admin token
-          ├── NotFound            404
-          ├── Conflict            409: name taken, or still referenced
-          └── ServerError         5xx
+LockgateError
+ ├── TransportError         the admin API could not be reached
+ └── ApiError               the admin API answered with an error (status, message, field)
+      ├── BadRequest          400 / 422: invalid input; `field` names the offending field
+      ├── Unauthorized        401: missing or wrong admin token
+      ├── NotFound            404
+      ├── Conflict            409: name taken, or still referenced
+      └── ServerError         5xx
 """
 
 from __future__ import annotations

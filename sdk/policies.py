@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from lockgate.sdk._base import Name, StrictModel
+from pydantic import Field
 
 
 class KeyAuth(StrictModel):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from lockgate.sdk._base import Name, StrictModel
 from lockgate.sdk.entities import GatewaySettings
+from pydantic import Field
 
 
 class GatewayRuntime(StrictModel):

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cdktn import TerraformOutput, TerraformStack
-from constructs import Construct
-
 from lockgate.constructs import Gateway, LlmUpstream, Policy, RateLimit
+
+from constructs import Construct
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,9 @@ class AiStudioStack(TerraformStack):
         openai = LlmUpstream.openai(self, "openai", gateway=gateway, model=env.model)
         free = gateway.add_consumer_group("free", rate_limit=RateLimit.per_minute(env.free_per_minute))
         gold = gateway.add_consumer_group("gold", rate_limit=RateLimit.per_minute(env.gold_per_minute))
-        gateway.add_route("chat", upstream=openai, paths=["/v1"],
-                          policies=[Policy.key_auth(), Policy.acl(free, gold), Policy.usage()])
+        gateway.add_route(
+            "chat", upstream=openai, paths=["/v1"], policies=[Policy.key_auth(), Policy.acl(free, gold), Policy.usage()]
+        )
         studio = gold.add_consumer("studio-web")
         free.add_consumer("trial")
         TerraformOutput(self, "proxy_url", value=gateway.proxy_url)

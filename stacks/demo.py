@@ -4,9 +4,9 @@ one consumer with a key."""
 from __future__ import annotations
 
 from cdktn import TerraformOutput, TerraformStack
-from constructs import Construct
-
 from lockgate.constructs import Gateway, LlmUpstream, MockLlm, Policy, RateLimit
+
+from constructs import Construct
 
 DEMO_REQUESTS_PER_MINUTE = 5
 
@@ -18,8 +18,9 @@ class DemoStack(TerraformStack):
         gateway = Gateway(self, "demo")
         llm = LlmUpstream.mock(self, "mock", gateway=gateway, mock=mock)
         team = gateway.add_consumer_group("demo-team", rate_limit=RateLimit.per_minute(DEMO_REQUESTS_PER_MINUTE))
-        gateway.add_route("chat", upstream=llm, paths=["/v1"],
-                          policies=[Policy.key_auth(), Policy.acl(team), Policy.usage()])
+        gateway.add_route(
+            "chat", upstream=llm, paths=["/v1"], policies=[Policy.key_auth(), Policy.acl(team), Policy.usage()]
+        )
         alice = team.add_consumer("alice")
 
         TerraformOutput(self, "proxy_url", value=gateway.proxy_url, description="OpenAI base_url is PROXY_URL/v1")

@@ -8,9 +8,9 @@ import sys
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ai_studio import ENVIRONMENTS, AiStudioStack  # noqa: E402
-from cdktn import App  # noqa: E402
-from demo import DemoStack  # noqa: E402
+from ai_studio import ENVIRONMENTS, AiStudioStack
+from cdktn import App
+from demo import DemoStack
 
 
 def build(app: App) -> App:

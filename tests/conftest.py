@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from lockgate.sdk import AdminClient
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,8 +89,17 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
         proxy, admin = free_port(), free_port()
         token_file = tmp_path / "admin-token"
         token_file.write_text(token)
-        args = ["serve", "--data-dir", str(data_dir), "--proxy-port", str(proxy), "--admin-port", str(admin),
-                "--admin-token-file", str(token_file)]
+        args = [
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--proxy-port",
+            str(proxy),
+            "--admin-port",
+            str(admin),
+            "--admin-token-file",
+            str(token_file),
+        ]
         if config is not None:
             args += ["--config", str(config)]
         process = lockgate(*args, log=tmp_path / f"gateway-{len(started)}.log")
@@ -113,6 +121,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-def run(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
-                          timeout=timeout)
+def run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )

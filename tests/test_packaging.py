@@ -24,8 +24,12 @@ def test_bare_constructs_import_is_the_jsii_library_even_from_the_repo_root() ->
 
 
 def test_subpackages_map_to_the_top_level_folders() -> None:
-    for module, folder in [(lockgate.sdk, "sdk"), (lockgate.constructs, "constructs"),
-                           (lockgate.provider_bridge, "provider_bridge"), (lockgate.gateway_runtime, "gateway_runtime")]:
+    for module, folder in [
+        (lockgate.sdk, "sdk"),
+        (lockgate.constructs, "constructs"),
+        (lockgate.provider_bridge, "provider_bridge"),
+        (lockgate.gateway_runtime, "gateway_runtime"),
+    ]:
         assert Path(module.__file__).parent == REPO / folder  # type: ignore[arg-type]
 
 
@@ -39,10 +43,31 @@ def test_the_lockgate_command_is_installed() -> None:
 
 def test_public_api_is_pinned() -> None:
     assert set(lockgate.constructs.__all__) == {
-        "ConstructValidationError", "Consumer", "ConsumerGroup", "Gateway", "LlmUpstream", "MockLlm", "Policy",
-        "RateLimit", "Route",
+        "ConstructValidationError",
+        "Consumer",
+        "ConsumerGroup",
+        "Gateway",
+        "LlmUpstream",
+        "MockLlm",
+        "Policy",
+        "RateLimit",
+        "Route",
     }
-    for name in ("GatewayConfig", "LlmUpstream", "Route", "Consumer", "ConsumerGroup", "ApiKey", "KeyAuth", "Acl",
-                 "RateLimit", "UsageAccounting", "AdminClient", "AsyncAdminClient", "BadRequest", "NotFound"):
+    for name in (
+        "GatewayConfig",
+        "LlmUpstream",
+        "Route",
+        "Consumer",
+        "ConsumerGroup",
+        "ApiKey",
+        "KeyAuth",
+        "Acl",
+        "RateLimit",
+        "UsageAccounting",
+        "AdminClient",
+        "AsyncAdminClient",
+        "BadRequest",
+        "NotFound",
+    ):
         assert name in lockgate.sdk.__all__
         assert hasattr(lockgate.sdk, name)

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
 from lockgate.gateway_runtime.control.service import ChangeRejected, ControlPlane
 from lockgate.sdk import (
     ApiKeyCreate,
@@ -33,8 +32,14 @@ from lockgate.sdk import (
 )
 from lockgate.sdk.client import PATHS
 
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-                405: "read_only_error", 409: "conflict_error", 422: "invalid_request_error"}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    405: "read_only_error",
+    409: "conflict_error",
+    422: "invalid_request_error",
+}
 _ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (400, 401, 404, 409, 422)}
 
 
@@ -130,11 +135,11 @@ def _crud(api: APIRouter, control: ControlPlane, kind: Any, spec_model: Any, rec
     path, tag = PATHS[kind], PATHS[kind]
 
     @api.get(f"/{path}", tags=[tag], name=f"list_{kind}")
-    async def list_entities() -> dict[str, list[record_model]]:  # type: ignore[valid-type]
+    async def list_entities() -> dict[str, list[record_model]]:
         return {"data": [e.record() for e in control.state[kind].values()]}
 
     @api.post(f"/{path}", tags=[tag], status_code=201, response_model=record_model, name=f"create_{kind}")
-    async def create(spec: spec_model) -> Any:  # type: ignore[valid-type]
+    async def create(spec: spec_model) -> Any:
         return control.create(kind, spec).record()
 
     @api.get(f"/{path}/{{name}}", tags=[tag], response_model=record_model, name=f"get_{kind}")
@@ -142,7 +147,7 @@ def _crud(api: APIRouter, control: ControlPlane, kind: Any, spec_model: Any, rec
         return control.get(kind, name).record()
 
     @api.put(f"/{path}/{{name}}", tags=[tag], response_model=record_model, name=f"update_{kind}")
-    async def update(name: str, spec: spec_model) -> Any:  # type: ignore[valid-type]
+    async def update(name: str, spec: spec_model) -> Any:
         return control.update(kind, name, spec).record()
 
     @api.delete(f"/{path}/{{name}}", tags=[tag], status_code=204, name=f"delete_{kind}")

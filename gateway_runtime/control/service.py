@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pydantic import BaseModel
-
 from lockgate.gateway_runtime.control.store import Row, Store
 from lockgate.gateway_runtime.data.proxy import DataPlane
 from lockgate.gateway_runtime.data.snapshot import CompileError, Snapshot, compile_snapshot
@@ -34,6 +32,7 @@ from lockgate.sdk import (
     find_problems,
 )
 from lockgate.sdk.config import EntityKind, referrers
+from pydantic import BaseModel
 
 SPEC_MODELS: dict[str, type[BaseModel]] = {
     "upstreams": LlmUpstream,
@@ -43,6 +42,7 @@ SPEC_MODELS: dict[str, type[BaseModel]] = {
     "api_keys": ApiKey,
 }
 KEY_PREFIX = "lg-"
+EntitySpec = LlmUpstream | Route | ConsumerGroup | Consumer | ApiKey
 
 
 class ChangeRejected(Exception):
@@ -58,7 +58,7 @@ class Entity:
     id: str
     created_at: float
     updated_at: float
-    spec: BaseModel
+    spec: EntitySpec
 
     def record(self) -> dict[str, Any]:
         body = self.spec.model_dump(mode="json")
@@ -84,13 +84,18 @@ class ControlPlane:
             now = time.time()
             for kind in ENTITY_KINDS:
                 for spec in getattr(declared, kind):
-                    state[kind][spec.name] = Entity(str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}/{spec.name}")), now, now, spec)
+                    state[kind][spec.name] = Entity(
+                        str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}/{spec.name}")), now, now, spec
+                    )
         elif store is not None:
             saved = store.settings()
             settings = GatewaySettings.model_validate(saved) if saved else settings
             for row in store.rows():
                 state[row.kind][row.name] = Entity(
-                    row.id, row.created_at, row.updated_at, SPEC_MODELS[row.kind].model_validate(row.body)
+                    row.id,
+                    row.created_at,
+                    row.updated_at,
+                    SPEC_MODELS[row.kind].model_validate(row.body),  # type: ignore[arg-type]
                 )
         ledger = UsageLedger()
         if store is not None:
@@ -107,10 +112,12 @@ class ControlPlane:
         return _config(self.state, self.settings)
 
     # -- changes ---------------------------------------------------------------------------------------------
-    def create(self, kind: EntityKind, spec: BaseModel) -> Entity:
-        name = spec.name  # type: ignore[attr-defined]
+    def create(self, kind: EntityKind, spec: EntitySpec) -> Entity:
+        name = spec.name
         if name in self.state[kind]:
-            raise ChangeRejected(409, f"{_singular(kind)} {name!r} already exists; update it or pick another name", ["name"])
+            raise ChangeRejected(
+                409, f"{_singular(kind)} {name!r} already exists; update it or pick another name", ["name"]
+            )
         now = time.time()
         entity = Entity(str(uuid.uuid4()), now, now, spec)
         self._apply(kind, lambda entities: entities.__setitem__(name, entity))
@@ -119,15 +126,17 @@ class ControlPlane:
     def create_api_key(self, request: ApiKeyCreate) -> tuple[Entity, str]:
         key = request.key or KEY_PREFIX + secrets.token_urlsafe(32)
         digest = hashlib.sha256(key.encode()).hexdigest()
-        if any(e.spec.key_sha256 == digest for e in self.state["api_keys"].values()):  # type: ignore[attr-defined]
+        if any(getattr(e.spec, "key_sha256", None) == digest for e in self.state["api_keys"].values()):
             raise ChangeRejected(409, "this key is already in use by another API key; pick another key", ["key"])
         spec = ApiKey(name=request.name, consumer=request.consumer, key_sha256=digest, key_prefix=key[:6])
         return self.create("api_keys", spec), key
 
-    def update(self, kind: EntityKind, name: str, spec: BaseModel) -> Entity:
+    def update(self, kind: EntityKind, name: str, spec: EntitySpec) -> Entity:
         current = self._get(kind, name)
-        if spec.name != name:  # type: ignore[attr-defined]
-            raise ChangeRejected(400, f"name {spec.name!r} does not match the URL's {name!r}; names cannot change", ["name"])  # type: ignore[attr-defined]
+        if spec.name != name:
+            raise ChangeRejected(
+                400, f"name {spec.name!r} does not match the URL's {name!r}; names cannot change", ["name"]
+            )
         entity = replace(current, spec=spec, updated_at=time.time())
         self._apply(kind, lambda entities: entities.__setitem__(name, entity))
         return entity
@@ -136,7 +145,9 @@ class ControlPlane:
         self._get(kind, name)
         users = referrers(self.config(), kind, name)
         if users:
-            raise ChangeRejected(409, f"{_singular(kind)} {name!r} is still used by {', '.join(users)}; change those first")
+            raise ChangeRejected(
+                409, f"{_singular(kind)} {name!r} is still used by {', '.join(users)}; change those first"
+            )
         self._apply(kind, lambda entities: entities.pop(name))
 
     def get(self, kind: EntityKind, name: str) -> Entity:
@@ -159,7 +170,9 @@ class ControlPlane:
 
     def _check_writable(self) -> None:
         if self.read_only:
-            raise ChangeRejected(405, "this gateway serves a declarative config file (DB-less): change the file instead")
+            raise ChangeRejected(
+                405, "this gateway serves a declarative config file (DB-less): change the file instead"
+            )
 
     def _apply(self, kind: EntityKind, mutate: Callable[[dict[str, Entity]], object]) -> None:
         self._check_writable()
@@ -174,7 +187,7 @@ class ControlPlane:
         snapshot = self._compile(config)
         before, after = self.state[kind], candidate[kind]
         upserts = [_row(kind, n, e) for n, e in after.items() if before.get(n) is not e]
-        deletes = [(kind, n) for n in before if n not in after]
+        deletes: list[tuple[str, str]] = [(kind, n) for n in before if n not in after]
         assert self.store is not None
         self.store.commit(upserts, deletes)
         self.state = candidate
@@ -202,9 +215,8 @@ class ControlPlane:
 
 
 def _config(state: State, settings: GatewaySettings) -> GatewayConfig:
-    return GatewayConfig.model_construct(
-        gateway=settings, **{kind: [e.spec for e in state[kind].values()] for kind in ENTITY_KINDS}
-    )
+    lists: dict[str, Any] = {kind: [e.spec for e in state[kind].values()] for kind in ENTITY_KINDS}
+    return GatewayConfig.model_construct(gateway=settings, **lists)
 
 
 def _row(kind: str, name: str, entity: Entity) -> Row:
@@ -212,5 +224,10 @@ def _row(kind: str, name: str, entity: Entity) -> Row:
 
 
 def _singular(kind: str) -> str:
-    return {"upstreams": "upstream", "routes": "route", "consumer_groups": "consumer group", "consumers": "consumer",
-            "api_keys": "API key"}[kind]
+    return {
+        "upstreams": "upstream",
+        "routes": "route",
+        "consumer_groups": "consumer group",
+        "consumers": "consumer",
+        "api_keys": "API key",
+    }[kind]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import web
-
 from lockgate.gateway_runtime.data.errors import error_event, error_response
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter
 from lockgate.gateway_runtime.data.pipeline import Reject, run_access
@@ -85,7 +83,7 @@ class DataPlane:
                 body = await response.read()
                 status = response.status
                 _copy_headers(response, headers)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return _timeout(upstream)
         except aiohttp.ClientError as exc:
             return _unreachable(upstream, exc)
@@ -149,7 +147,7 @@ class DataPlane:
                     await client.write(
                         error_event(f"Upstream '{upstream.name}' ended the stream early.", "upstream_stream_truncated")
                     )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if client is None:
                 return _timeout(upstream)
             status = 504
@@ -179,10 +177,8 @@ class DataPlane:
             async with upstream.session.get(
                 upstream.models_url, headers=upstream.headers, timeout=upstream.timeout
             ) as response:
-                return web.Response(
-                    status=response.status, body=await response.read(), content_type="application/json"
-                )
-        except asyncio.TimeoutError:
+                return web.Response(status=response.status, body=await response.read(), content_type="application/json")
+        except TimeoutError:
             return _timeout(upstream)
         except aiohttp.ClientError as exc:
             return _unreachable(upstream, exc)

@@ -6,7 +6,6 @@ import hashlib
 from dataclasses import dataclass
 
 import orjson
-
 from lockgate.gateway_runtime.data.limits import Limit
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool

@@ -6,14 +6,13 @@ because its purpose is to be handed to the consumer (state holds no other secret
 
 from __future__ import annotations
 
-from typing import Any
-
-from tf.iface import CreateContext, UpdateContext
-from tf.schema import Attribute, Schema
-from tf.types import String, Unknown
+from typing import Any, ClassVar
 
 from lockgate.provider_bridge.framework import EntityResource
 from lockgate.sdk import ApiKeyCreate
+from tf.iface import CreateContext, UpdateContext
+from tf.schema import Attribute, Schema
+from tf.types import String, Unknown
 
 
 class ApiKeyResource(EntityResource):
@@ -21,7 +20,7 @@ class ApiKeyResource(EntityResource):
     kind = "api_keys"
     model = ApiKeyCreate
     doc = "An API key of a consumer; the gateway stores only its hash. Import ID: GATEWAY/NAME."
-    computed = (
+    computed: ClassVar[tuple[Attribute, ...]] = (
         *EntityResource.computed,
         Attribute("key_prefix", String(), description="The key's first characters, to recognise it.", computed=True),
     )
@@ -47,8 +46,9 @@ class ApiKeyResource(EntityResource):
                 self._unreachable(ctx.diagnostics, planned["gateway"])
                 return None
             given = planned.get("key")
-            spec = ApiKeyCreate(name=planned["name"], consumer=planned["consumer"],
-                                key=None if given is Unknown else given)
+            spec = ApiKeyCreate(
+                name=planned["name"], consumer=planned["consumer"], key=None if given is Unknown else given
+            )
             created = api.create(spec)
             return {**planned, "id": created.id, "key": created.key, "key_prefix": created.key_prefix}
         return None
@@ -60,8 +60,14 @@ class ApiKeyResource(EntityResource):
         return (state.get("name"), state.get("consumer"))
 
     def _state(self, gateway: str, record: Any) -> dict[str, Any]:
-        return {"id": record.id, "gateway": gateway, "name": record.name, "consumer": record.consumer,
-                "key": None, "key_prefix": record.key_prefix}
+        return {
+            "id": record.id,
+            "gateway": gateway,
+            "name": record.name,
+            "consumer": record.consumer,
+            "key": None,
+            "key_prefix": record.key_prefix,
+        }
 
     def read(self, ctx: Any, current: dict[str, Any]) -> dict[str, Any] | None:
         state = super().read(ctx, current)

@@ -10,15 +10,14 @@ import secrets
 import shutil
 from typing import Any
 
-from tf.iface import CreateContext, DeleteContext, ImportContext, PlanContext, ReadContext, UpdateContext
-from tf.schema import Attribute, Schema
-from tf.types import Number, String, Unknown
-
 from lockgate.provider_bridge import process_driver as driver
 from lockgate.provider_bridge.endpoints import Endpoint, gateway_dir, lockgate_home, lookup, register, unregister
 from lockgate.provider_bridge.framework import ModelResource
 from lockgate.provider_bridge.schema import spec_values
 from lockgate.sdk import GatewayRuntime, GatewaySettings, LockgateError, MockLlmRuntime
+from tf.iface import CreateContext, DeleteContext, ImportContext, PlanContext, ReadContext, UpdateContext
+from tf.schema import Attribute, Schema
+from tf.types import Number, String, Unknown
 
 
 def _computed(name: str, description: str, type_: Any = None, sensitive: bool = False) -> Attribute:
@@ -71,8 +70,11 @@ class GatewayResource(_ProcessResource):
         name, host = state["name"], state["host"]
         directory = gateway_dir(name)
         if (ep := lookup(name)) is not None and driver.is_ours(ep.pid):
-            ctx.diagnostics.add_error(f"Gateway '{name}' is already running (pid {ep.pid})",
-                                      "Import it (ID: its name) or pick another name.", path=["name"])
+            ctx.diagnostics.add_error(
+                f"Gateway '{name}' is already running (pid {ep.pid})",
+                "Import it (ID: its name) or pick another name.",
+                path=["name"],
+            )
             return None
         directory.mkdir(parents=True, exist_ok=True)
         token_file = directory / "admin-token"
@@ -81,17 +83,34 @@ class GatewayResource(_ProcessResource):
         admin_url = f"http://{host}:{state['admin_port']}"
         try:
             pid = driver.start(
-                ["serve", "--data-dir", str(directory / "data"), "--proxy-host", host, "--proxy-port",
-                 str(state["proxy_port"]), "--admin-host", host, "--admin-port", str(state["admin_port"]),
-                 "--admin-token-file", str(token_file)],
+                [
+                    "serve",
+                    "--data-dir",
+                    str(directory / "data"),
+                    "--proxy-host",
+                    host,
+                    "--proxy-port",
+                    str(state["proxy_port"]),
+                    "--admin-host",
+                    host,
+                    "--admin-port",
+                    str(state["admin_port"]),
+                    "--admin-token-file",
+                    str(token_file),
+                ],
                 directory / "gateway.log",
                 admin_url + "/health",
             )
         except driver.DriverError as exc:
             ctx.diagnostics.add_error(f"Gateway '{name}' did not start", str(exc))
             return None
-        state.update(id=name, pid=pid, admin_url=admin_url, proxy_url=f"http://{host}:{state['proxy_port']}",
-                     admin_token_ref=f"file:{token_file}")
+        state.update(
+            id=name,
+            pid=pid,
+            admin_url=admin_url,
+            proxy_url=f"http://{host}:{state['proxy_port']}",
+            admin_token_ref=f"file:{token_file}",
+        )
         endpoint = Endpoint(state["admin_url"], state["proxy_url"], state["admin_token_ref"], pid)
         register(name, endpoint)
         if state.get("settings") and not self._put_settings(ctx, endpoint, state):
@@ -141,14 +160,25 @@ class GatewayResource(_ProcessResource):
     def import_(self, ctx: ImportContext, id: str) -> dict[str, Any] | None:
         endpoint = lookup(id)
         if endpoint is None or not driver.is_ours(endpoint.pid):
-            ctx.diagnostics.add_error(f"Cannot import gateway {id!r}",
-                                      "Import ID is the gateway's NAME; no running gateway of that name is registered.")
+            ctx.diagnostics.add_error(
+                f"Cannot import gateway {id!r}",
+                "Import ID is the gateway's NAME; no running gateway of that name is registered.",
+            )
             return None
         host, _, admin_port = endpoint.admin_url.removeprefix("http://").rpartition(":")
-        return {"id": id, "name": id, "driver": "process", "host": host, "admin_port": int(admin_port),
-                "proxy_port": int(endpoint.proxy_url.rpartition(":")[2]), "settings": None, "pid": endpoint.pid,
-                "admin_url": endpoint.admin_url, "proxy_url": endpoint.proxy_url,
-                "admin_token_ref": endpoint.admin_token_ref}
+        return {
+            "id": id,
+            "name": id,
+            "driver": "process",
+            "host": host,
+            "admin_port": int(admin_port),
+            "proxy_port": int(endpoint.proxy_url.rpartition(":")[2]),
+            "settings": None,
+            "pid": endpoint.pid,
+            "admin_url": endpoint.admin_url,
+            "proxy_url": endpoint.proxy_url,
+            "admin_token_ref": endpoint.admin_token_ref,
+        }
 
 
 class MockLlmResource(_ProcessResource):
@@ -169,8 +199,19 @@ class MockLlmResource(_ProcessResource):
         base = f"http://{state['host']}:{state['port']}"
         try:
             pid = driver.start(
-                ["mock-llm", "--host", state["host"], "--port", str(state["port"]), "--chunks", str(state["chunks"]),
-                 "--chunk-delay-ms", str(state["chunk_delay_ms"]), "--latency-ms", str(state["latency_ms"])],
+                [
+                    "mock-llm",
+                    "--host",
+                    state["host"],
+                    "--port",
+                    str(state["port"]),
+                    "--chunks",
+                    str(state["chunks"]),
+                    "--chunk-delay-ms",
+                    str(state["chunk_delay_ms"]),
+                    "--latency-ms",
+                    str(state["latency_ms"]),
+                ],
                 directory / "mock.log",
                 base + "/health",
             )
@@ -181,7 +222,9 @@ class MockLlmResource(_ProcessResource):
         return {**state, "id": state["name"], "pid": pid, "base_url": base + "/v1"}
 
     def read(self, ctx: ReadContext, current: dict[str, Any]) -> dict[str, Any] | None:
-        alive = driver.is_ours(int(current["pid"])) and driver.healthy(current["base_url"].removesuffix("/v1") + "/health")
+        alive = driver.is_ours(int(current["pid"])) and driver.healthy(
+            current["base_url"].removesuffix("/v1") + "/health"
+        )
         return current if alive else None
 
     def update(self, ctx: UpdateContext, current: dict[str, Any], planned: dict[str, Any]) -> dict[str, Any] | None:

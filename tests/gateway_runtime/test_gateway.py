@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-
 from lockgate.sdk import (
     Acl,
     ApiKeyCreate,
@@ -38,10 +37,22 @@ def configure(gateway, mock_llm: str, **upstream: object) -> str:  # type: ignor
         admin.upstreams.create(LlmUpstream(name="mock", base_url=mock_llm, model="mock-1", **upstream))
         admin.consumer_groups.create(ConsumerGroup(name="free", rate_limit=RateLimit(requests=2, window_s=60)))
         admin.consumer_groups.create(ConsumerGroup(name="vip"))
-        admin.routes.create(Route(name="chat", paths=["/v1"], upstream="mock",
-                                  policies=RoutePolicies(key_auth=KeyAuth(), usage=UsageAccounting())))
-        admin.routes.create(Route(name="vip", paths=["/vip/v1"], upstream="mock",
-                                  policies=RoutePolicies(key_auth=KeyAuth(), acl=Acl(allow=["vip"]))))
+        admin.routes.create(
+            Route(
+                name="chat",
+                paths=["/v1"],
+                upstream="mock",
+                policies=RoutePolicies(key_auth=KeyAuth(), usage=UsageAccounting()),
+            )
+        )
+        admin.routes.create(
+            Route(
+                name="vip",
+                paths=["/vip/v1"],
+                upstream="mock",
+                policies=RoutePolicies(key_auth=KeyAuth(), acl=Acl(allow=["vip"])),
+            )
+        )
         admin.consumers.create(Consumer(name="alice", groups=["free"]))
         admin.consumers.create(Consumer(name="bob"))
         admin.api_keys.create(ApiKeyCreate(name="bob-key", consumer="bob", key="bob-key-0123456789abcdef"))
@@ -74,12 +85,13 @@ def test_openai_sdk_through_the_gateway_with_auth_limits_and_usage(start_gateway
 def test_proxy_errors_are_openai_shaped(start_gateway: Callable, mock_llm: str) -> None:
     gateway = start_gateway()
     configure(gateway, mock_llm)
-    url = gateway.proxy_url + "/v1/chat/completions"
     bob = {"Authorization": "Bearer bob-key-0123456789abcdef"}
 
     def post(body: object, headers: dict[str, str] | None = None, path: str = "/v1/chat/completions") -> httpx.Response:
         content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return httpx.post(gateway.proxy_url + path, content=content, headers=bob if headers is None else headers, timeout=10)
+        return httpx.post(
+            gateway.proxy_url + path, content=content, headers=bob if headers is None else headers, timeout=10
+        )
 
     cases = [
         (post(CHAT, headers={}), 401, "missing_api_key"),
@@ -90,8 +102,11 @@ def test_proxy_errors_are_openai_shaped(start_gateway: Callable, mock_llm: str) 
         (post(b"{not json"), 400, "invalid_json"),
         (post({"model": "x", "messages": []}), 400, "invalid_request"),
         (post({"model": "x", "messages": [{"role": "user", "content": "x" * 2_000_000}]}), 413, "body_too_large"),
-        (post({"model": "x", "messages": [{"role": "user", "content": "mock:invalid-json"}]}), 502,
-         "upstream_invalid_response"),
+        (
+            post({"model": "x", "messages": [{"role": "user", "content": "mock:invalid-json"}]}),
+            502,
+            "upstream_invalid_response",
+        ),
     ]
     for response, status, code in cases:
         assert response.status_code == status, response.text
@@ -138,13 +153,20 @@ def test_admin_api_rejects_bad_changes_and_keeps_the_running_config(start_gatewa
         with pytest.raises(NotFound):
             admin.routes.get("nope")
         assert admin.status() == before
-        raw = httpx.post(gateway.admin_url + "/routes", json={"name": "r", "paths": ["v1"], "upstream": "mock"},
-                         headers={"Authorization": f"Bearer {gateway.token}"})
+        raw = httpx.post(
+            gateway.admin_url + "/routes",
+            json={"name": "r", "paths": ["v1"], "upstream": "mock"},
+            headers={"Authorization": f"Bearer {gateway.token}"},
+        )
         assert raw.status_code == 422
         assert raw.json()["error"]["field"] == ["paths"] and "got ['v1']" in raw.json()["error"]["message"]
         admin.update_settings(GatewaySettings(max_body_bytes=40))
-    assert httpx.post(gateway.proxy_url + "/v1/chat/completions", json=CHAT,
-                      headers={"Authorization": f"Bearer {key}"}).status_code == 413
+    assert (
+        httpx.post(
+            gateway.proxy_url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"}
+        ).status_code
+        == 413
+    )
     with pytest.raises(Unauthorized):
         from lockgate.sdk import AdminClient
 
@@ -155,16 +177,24 @@ def test_admin_api_rejects_bad_changes_and_keeps_the_running_config(start_gatewa
 def test_config_and_usage_survive_a_restart(start_gateway: Callable, mock_llm: str, tmp_path: Path) -> None:
     gateway = start_gateway(data_dir=tmp_path / "persist")
     key = configure(gateway, mock_llm)
-    assert httpx.post(gateway.proxy_url + "/v1/chat/completions", json=CHAT,
-                      headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert (
+        httpx.post(
+            gateway.proxy_url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"}
+        ).status_code
+        == 200
+    )
     gateway.process.terminate()
     gateway.process.wait(10)
     again = start_gateway(data_dir=tmp_path / "persist")
     with again.admin() as admin:
         assert [r.name for r in admin.routes.list()] == ["chat", "vip"]
         assert admin.consumers.usage("alice").requests == 1
-    assert httpx.post(again.proxy_url + "/v1/chat/completions", json=CHAT,
-                      headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    assert (
+        httpx.post(
+            again.proxy_url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"}
+        ).status_code
+        == 200
+    )
 
 
 def test_db_less_mode_serves_a_declarative_file(start_gateway: Callable, mock_llm: str, tmp_path: Path) -> None:
@@ -175,11 +205,10 @@ def test_db_less_mode_serves_a_declarative_file(start_gateway: Callable, mock_ll
 upstreams: [{{name: mock, base_url: "{mock_llm}", model: mock-1}}]
 routes: [{{name: chat, paths: [/v1], upstream: mock, policies: {{key_auth: {{}}, usage: {{}}}}}}]
 consumers: [{{name: app}}]
-api_keys: [{{name: app-key, consumer: app, key_sha256: "{hashlib.sha256(b'file-key-0123456789').hexdigest()}"}}]
+api_keys: [{{name: app-key, consumer: app, key_sha256: "{hashlib.sha256(b"file-key-0123456789").hexdigest()}"}}]
 """)
     gateway = start_gateway(config=config)
-    reply = httpx.post(gateway.proxy_url + "/v1/chat/completions", json=CHAT,
-                       headers={"apikey": "file-key-0123456789"})
+    reply = httpx.post(gateway.proxy_url + "/v1/chat/completions", json=CHAT, headers={"apikey": "file-key-0123456789"})
     assert reply.status_code == 200
     with gateway.admin() as admin:
         with pytest.raises(Exception, match="declarative config file"):
@@ -193,7 +222,20 @@ def test_serve_rejects_an_invalid_file_naming_the_field(tmp_path: Path) -> None:
 
     config = tmp_path / "bad.yaml"
     config.write_text("routes: [{name: chat, paths: [v1], upstream: nope}]\n")
-    result = subprocess.run([sys.executable, "-m", "lockgate.cli.main", "serve", "--config", str(config),
-                             "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lockgate.cli.main",
+            "serve",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 1
     assert "routes.0.paths" in result.stderr and "must start with '/'" in result.stderr

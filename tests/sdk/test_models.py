@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
-
 from lockgate.sdk import (
     Acl,
     ApiKey,
@@ -19,6 +17,7 @@ from lockgate.sdk import (
 )
 from lockgate.sdk.config import referrers
 from lockgate.sdk.secrets import SecretError
+from pydantic import ValidationError
 
 UP = LlmUpstream(name="openai", base_url="https://api.openai.com/v1/", auth="env:OPENAI_API_KEY")
 
@@ -76,8 +75,14 @@ def test_rate_limit_factories() -> None:
 def test_config_cross_references_are_checked() -> None:
     config = GatewayConfig.model_construct(
         upstreams=[UP],
-        routes=[Route(name="chat", paths=["/v1"], upstream="nope",
-                      policies=RoutePolicies(key_auth=KeyAuth(), acl=Acl(allow=["gold"])))],
+        routes=[
+            Route(
+                name="chat",
+                paths=["/v1"],
+                upstream="nope",
+                policies=RoutePolicies(key_auth=KeyAuth(), acl=Acl(allow=["gold"])),
+            )
+        ],
         consumer_groups=[],
         consumers=[Consumer(name="alice", groups=["gold"])],
         api_keys=[ApiKey(name="k", consumer="bob", key_sha256="0" * 64)],
@@ -97,8 +102,14 @@ def test_referrers_block_deletion() -> None:
     config = GatewayConfig(
         upstreams=[UP],
         consumer_groups=[ConsumerGroup(name="gold")],
-        routes=[Route(name="chat", paths=["/v1"], upstream="openai",
-                      policies=RoutePolicies(key_auth=KeyAuth(), acl=Acl(allow=["gold"])))],
+        routes=[
+            Route(
+                name="chat",
+                paths=["/v1"],
+                upstream="openai",
+                policies=RoutePolicies(key_auth=KeyAuth(), acl=Acl(allow=["gold"])),
+            )
+        ],
         consumers=[Consumer(name="alice", groups=["gold"])],
     )
     assert referrers(config, "upstreams", "openai") == ["routes/chat"]

@@ -1,0 +1,113 @@
+"""Synthesise stacks and assert on the Terraform JSON; invalid props fail at construction, naming the path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cdktn import App, TerraformOutput, TerraformStack
+from lockgate.constructs import (
+    ConstructValidationError,
+    Gateway,
+    LlmUpstream,
+    MockLlm,
+    Policy,
+    RateLimit,
+    Route,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def synth(tmp_path: Path, build: Any) -> dict[str, Any]:
+    app = App(outdir=str(tmp_path))
+    stack = TerraformStack(app, "s")
+    build(stack)
+    app.synth()
+    return json.loads((tmp_path / "stacks" / "s" / "cdk.tf.json").read_text())  # type: ignore[no-any-return]
+
+
+def resources(doc: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "//"} for r in doc["resource"].get(type_name, {}).values()]
+
+
+def test_objects_not_ids_become_references(tmp_path: Path) -> None:
+    def build(stack: TerraformStack) -> None:
+        mock = MockLlm(stack, "mock", chunks=3)
+        gateway = Gateway(stack, "gw", max_body_bytes=4096)
+        llm = LlmUpstream.mock(stack, "llm", gateway=gateway, mock=mock)
+        gold = gateway.add_consumer_group("gold", rate_limit=RateLimit.per_minute(600))
+        gateway.add_route("chat", upstream=llm, paths=["/v1"], policies=[Policy.key_auth(), Policy.acl(gold)])
+        user = gold.add_consumer("alice")
+        TerraformOutput(stack, "key", value=user.api_key, sensitive=True)
+
+    doc = synth(tmp_path, build)
+    assert doc["terraform"]["required_providers"]["lockgate"] == {
+        "source": "lockgate.dev/lockgate/lockgate",
+        "version": "~> 0.1",
+    }
+    [gateway] = resources(doc, "lockgate_gateway")
+    assert gateway == {"name": "gw", "driver": "process", "settings": {"max_body_bytes": 4096}, "provider": "lockgate"}
+    [route] = resources(doc, "lockgate_route")
+    assert route["gateway"].startswith("${lockgate_gateway.gw_resource_") and route["gateway"].endswith(".id}")
+    assert route["upstream"].startswith("${lockgate_llm_upstream.llm_resource_") and route["paths"] == ["/v1"]
+    assert route["policies"]["acl"]["allow"][0].startswith("${lockgate_consumer_group.gw_gold_resource_")
+    assert route["policies"]["key_auth"] == {"hide_credentials": True}
+    [upstream] = resources(doc, "lockgate_llm_upstream")
+    assert upstream["base_url"].startswith("${lockgate_mock_llm.mock_resource_") and upstream["model"] == "mock-1"
+    [group] = resources(doc, "lockgate_consumer_group")
+    assert group["rate_limit"] == {"requests": 600, "window_s": 60}
+    [consumer] = resources(doc, "lockgate_consumer")
+    [key] = resources(doc, "lockgate_api_key")
+    assert consumer["name"] == "alice" and key["name"] == "alice-key"
+    assert doc["output"]["key"]["sensitive"] is True
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda s, g, u: Route(s, "chat", gateway=g, upstream=u, paths=["v1/chat"]),
+            "s/chat: paths: paths[0] must start with '/'",
+        ),
+        (
+            lambda s, g, u: LlmUpstream.openai(s, "o", gateway=g, model="gpt-4o", api_key="sk-123"),
+            "s/o: auth: must be a secret reference",
+        ),
+        (lambda s, g, u: Gateway(s, "BadName"), "s/BadName: name: String should match pattern"),
+        (lambda s, g, u: Gateway(s, "g2", max_body_bytes=0), "s/g2: max_body_bytes: Input should be greater than 0"),
+        (
+            lambda s, g, u: Route(s, "r", gateway=g, upstream=u, paths=["/v1"], policies=[Policy.acl()]),
+            "s/r: policies.acl.allow: List should have at least 1 item",
+        ),
+    ],
+)
+def test_invalid_props_fail_at_construction_naming_path_and_field(build: Any, message: str) -> None:
+    app = App(outdir="/tmp/unused")
+    stack = TerraformStack(app, "s")
+    gateway = Gateway(stack, "gw")
+    upstream = LlmUpstream(stack, "up", gateway=gateway, base_url="https://api.openai.com/v1")
+    with pytest.raises(ConstructValidationError) as error:
+        build(stack, gateway, upstream)
+    assert str(error.value).startswith(message)
+
+
+def test_the_app_synthesises_demo_and_four_ai_studio_stacks(tmp_path: Path) -> None:
+    env = {**os.environ, "CDKTF_OUTDIR": str(tmp_path), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    subprocess.run([sys.executable, "stacks/main.py"], cwd=REPO, env=env, check=True)
+    stacks = sorted(p.name for p in (tmp_path / "stacks").iterdir())
+    assert stacks == ["ai-studio-prod-eu", "ai-studio-prod-us", "ai-studio-staging-eu", "ai-studio-staging-us", "demo"]
+    demo = json.loads((tmp_path / "stacks" / "demo" / "cdk.tf.json").read_text())
+    assert set(demo["output"]) == {"proxy_url", "admin_url", "demo_api_key"}
+    assert demo["output"]["demo_api_key"]["sensitive"] is True
+    prod_eu = json.loads((tmp_path / "stacks" / "ai-studio-prod-eu" / "cdk.tf.json").read_text())
+    [openai] = resources(prod_eu, "lockgate_llm_upstream")
+    assert openai["auth"] == "env:OPENAI_API_KEY" and openai["base_url"] == "https://api.openai.com/v1"
+    [gateway] = resources(prod_eu, "lockgate_gateway")
+    assert gateway["name"] == "ai-studio-prod-eu"
+    assert "sk-" not in json.dumps(prod_eu)

