@@ -1,11 +1,12 @@
 """lockgate_gateway and lockgate_mock_llm: local processes run by the `process` driver.
 
-lockgate_gateway import ID: the gateway's NAME (it must be registered under LOCKGATE_HOME, i.e. running).
+Import ID of both: the NAME (it must be running and registered under LOCKGATE_HOME).
 Destroy stops the process, frees its ports and removes its data directory.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 from typing import Any
@@ -218,8 +219,9 @@ class MockLlmResource(_ProcessResource):
         except driver.DriverError as exc:
             ctx.diagnostics.add_error(f"Mock LLM '{state['name']}' did not start", str(exc))
             return None
-        (directory / "pid").write_text(str(pid))
-        return {**state, "id": state["name"], "pid": pid, "base_url": base + "/v1"}
+        state = {**state, "id": state["name"], "pid": pid, "base_url": base + "/v1"}
+        (directory / "state.json").write_text(json.dumps(state))
+        return state
 
     def read(self, ctx: ReadContext, current: dict[str, Any]) -> dict[str, Any] | None:
         alive = driver.is_ours(int(current["pid"])) and driver.healthy(
@@ -233,3 +235,14 @@ class MockLlmResource(_ProcessResource):
     def delete(self, ctx: DeleteContext, current: dict[str, Any]) -> None:
         driver.stop(int(current.get("pid") or 0))
         shutil.rmtree(lockgate_home() / "mocks" / current["name"], ignore_errors=True)
+
+    def import_(self, ctx: ImportContext, id: str) -> dict[str, Any] | None:
+        try:
+            state: dict[str, Any] = json.loads((lockgate_home() / "mocks" / id / "state.json").read_text())
+        except (OSError, ValueError):
+            state = {}
+        if not state or not driver.is_ours(int(state["pid"])):
+            ctx.diagnostics.add_error(f"Cannot import mock LLM {id!r}",
+                                      "Import ID is the mock's NAME; no running mock of that name is registered.")
+            return None
+        return state

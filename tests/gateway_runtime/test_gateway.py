@@ -239,3 +239,26 @@ def test_serve_rejects_an_invalid_file_naming_the_field(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "routes.0.paths" in result.stderr and "must start with '/'" in result.stderr
+
+
+def test_async_admin_client(start_gateway: Callable, mock_llm: str) -> None:
+    import asyncio
+
+    from lockgate.sdk import AsyncAdminClient
+
+    gateway = start_gateway()
+
+    async def journey() -> None:
+        async with AsyncAdminClient(gateway.admin_url, gateway.token) as admin:
+            await admin.upstreams.create(LlmUpstream(name="mock", base_url=mock_llm))
+            await admin.consumers.create(Consumer(name="carol"))
+            created = await admin.api_keys.create(ApiKeyCreate(name="carol-key", consumer="carol"))
+            assert created.key.startswith("lg-") and created.key_prefix == created.key[:6]
+            assert [k.name for k in await admin.api_keys.list()] == ["carol-key"]
+            assert (await admin.consumers.usage("carol")).requests == 0
+            with pytest.raises(NotFound):
+                await admin.consumers.get("nobody")
+            await admin.api_keys.delete("carol-key")
+            assert (await admin.status()).config_version == 5
+
+    asyncio.run(journey())

@@ -153,6 +153,9 @@ def test_apply_replan_drift_update_import_destroy(tf) -> None:  # type: ignore[n
     # import: forget the route, import it back by GATEWAY/NAME, and the plan is clean again
     tf("state", "rm", "lockgate_route.chat")
     tf("import", "-input=false", "lockgate_route.chat", "tfgw/chat")
+    tf("state", "rm", "lockgate_gateway.gw", "lockgate_mock_llm.mock")
+    tf("import", "-input=false", "lockgate_gateway.gw", "tfgw")
+    tf("import", "-input=false", "lockgate_mock_llm.mock", "mock")
     bad = tf("import", "-input=false", "lockgate_consumer.alice", "alice", ok=(1,))
     assert "Use GATEWAY/NAME" in bad.stderr
     assert tf("plan", "-detailed-exitcode", "-input=false").returncode == 0
