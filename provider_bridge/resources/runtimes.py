@@ -242,7 +242,9 @@ class MockLlmResource(_ProcessResource):
         except (OSError, ValueError):
             state = {}
         if not state or not driver.is_ours(int(state["pid"])):
-            ctx.diagnostics.add_error(f"Cannot import mock LLM {id!r}",
-                                      "Import ID is the mock's NAME; no running mock of that name is registered.")
+            ctx.diagnostics.add_error(
+                f"Cannot import mock LLM {id!r}",
+                "Import ID is the mock's NAME; no running mock of that name is registered.",
+            )
             return None
         return state
