@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cdktn
 from lockgate.constructs.errors import validate
+
+if TYPE_CHECKING:
+    from lockgate.constructs.runtime import Gateway
 from pydantic import BaseModel
 
 from constructs import Construct
@@ -57,3 +60,30 @@ def lockgate_resource(
 def entity_name(construct: Construct, name: str | None) -> str:
     """The entity's name: given, or the construct id."""
     return name if name is not None else construct.node.id
+
+
+class GatewayEntity(Construct):
+    """Base of the constructs that live in a gateway: each carries its gateway, its name and its resource."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        gateway: Gateway,
+        name: str | None,
+        type_name: str,
+        model: type[BaseModel],
+        props: dict[str, Any],
+    ) -> None:
+        super().__init__(scope, id)
+        self.gateway = gateway
+        self.name = entity_name(self, name)
+        self.resource = lockgate_resource(
+            self, type_name, model, {"name": self.name, **props}, {"gateway": gateway.gateway_id}
+        )
+
+    @property
+    def ref(self) -> str:
+        """The name, as a reference that makes dependents wait for this entity."""
+        return self.resource.get_string_attribute("name")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lockgate.constructs._resource import entity_name, lockgate_resource
+from lockgate.constructs._resource import GatewayEntity, lockgate_resource
 from lockgate.constructs.runtime import Gateway
 from lockgate.sdk import ApiKeyCreate, RateLimit
 from lockgate.sdk import Consumer as ConsumerModel
@@ -13,7 +13,7 @@ from lockgate.sdk import ConsumerGroup as ConsumerGroupModel
 from constructs import Construct
 
 
-class ConsumerGroup(Construct):
+class ConsumerGroup(GatewayEntity):
     """Consumers that share ACL access and a per-consumer rate limit (`RateLimit.per_minute(10)`)."""
 
     def __init__(
@@ -25,26 +25,16 @@ class ConsumerGroup(Construct):
         rate_limit: RateLimit | None = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(scope, id)
-        self.gateway = gateway
-        self.name = entity_name(self, name)
-        self.resource = lockgate_resource(
-            self,
-            "consumer_group",
-            ConsumerGroupModel,
-            {"name": self.name, "rate_limit": rate_limit.model_dump() if rate_limit else None},
-            {"gateway": gateway.gateway_id},
+        props = {"rate_limit": rate_limit.model_dump() if rate_limit else None}
+        super().__init__(
+            scope, id, gateway=gateway, name=name, type_name="consumer_group", model=ConsumerGroupModel, props=props
         )
-
-    @property
-    def ref(self) -> str:
-        return self.resource.get_string_attribute("name")
 
     def add_consumer(self, id: str, *, with_key: bool = True, name: str | None = None) -> Consumer:
         return Consumer(self, id, gateway=self.gateway, groups=[self], with_key=with_key, name=name)
 
 
-class Consumer(Construct):
+class Consumer(GatewayEntity):
     """Someone who calls the gateway. With `with_key=True` (default) it gets an API key: `consumer.api_key`."""
 
     def __init__(
@@ -57,23 +47,22 @@ class Consumer(Construct):
         with_key: bool = True,
         name: str | None = None,
     ) -> None:
-        super().__init__(scope, id)
-        self.name = entity_name(self, name)
-        self.resource = lockgate_resource(
-            self,
-            "consumer",
-            ConsumerModel,
-            {"name": self.name, "groups": [g.ref for g in groups]},
-            {"gateway": gateway.gateway_id},
+        super().__init__(
+            scope,
+            id,
+            gateway=gateway,
+            name=name,
+            type_name="consumer",
+            model=ConsumerModel,
+            props={"groups": [g.ref for g in groups]},
         )
         self.key_resource = None
         if with_key:
-            key_scope = Construct(self, "key")
             self.key_resource = lockgate_resource(
-                key_scope,
+                Construct(self, "key"),
                 "api_key",
                 ApiKeyCreate,
-                {"name": f"{self.name}-key", "consumer": self.resource.get_string_attribute("name")},
+                {"name": f"{self.name}-key", "consumer": self.ref},
                 {"gateway": gateway.gateway_id},
             )
 

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lockgate.constructs._resource import entity_name, lockgate_resource
+from lockgate.constructs._resource import GatewayEntity
 from lockgate.constructs.consumers import ConsumerGroup
+from lockgate.constructs.errors import ConstructValidationError
 from lockgate.constructs.runtime import Gateway
 from lockgate.constructs.upstream import LlmUpstream
 from lockgate.sdk import Route as RouteModel
@@ -39,7 +40,7 @@ class Policy:
         return cls("usage", {"include_usage_in_streams": include_usage_in_streams})
 
 
-class Route(Construct):
+class Route(GatewayEntity):
     """Paths of a gateway served by an upstream through policies (see `lockgate.sdk.Route` for matching)."""
 
     def __init__(
@@ -54,26 +55,18 @@ class Route(Construct):
         methods: Sequence[str] | None = None,
         name: str | None = None,
     ) -> None:
-        super().__init__(scope, id)
-        self.name = entity_name(self, name)
         policy_props: dict[str, Any] = {}
         for policy in policies or ():
             if policy.kind in policy_props:
-                raise ValueError(f"{self.node.path}: policies lists {policy.kind} twice; give each policy once")
+                raise ConstructValidationError(f"{scope.node.path}/{id}: policies lists {policy.kind} twice")
             props = dict(policy.props)
             if policy.kind == "acl":
                 props["allow"] = [g.ref for g in policy.groups]
             policy_props[policy.kind] = props
-        self.resource = lockgate_resource(
-            self,
-            "route",
-            RouteModel,
-            {
-                "name": self.name,
-                "paths": list(paths),
-                "methods": list(methods) if methods else None,
-                "upstream": upstream.ref,
-                "policies": policy_props or None,
-            },
-            {"gateway": gateway.gateway_id},
-        )
+        props = {
+            "paths": list(paths),
+            "methods": list(methods) if methods else None,
+            "upstream": upstream.ref,
+            "policies": policy_props or None,
+        }
+        super().__init__(scope, id, gateway=gateway, name=name, type_name="route", model=RouteModel, props=props)

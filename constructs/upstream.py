@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lockgate.constructs._resource import entity_name, lockgate_resource
+from lockgate.constructs._resource import GatewayEntity
 from lockgate.constructs.runtime import Gateway, MockLlm
 from lockgate.sdk import LlmUpstream as LlmUpstreamModel
 
@@ -11,7 +11,7 @@ from constructs import Construct
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
-class LlmUpstream(Construct):
+class LlmUpstream(GatewayEntity):
     """An OpenAI-compatible upstream. Prefer the factories: `LlmUpstream.openai(...)`, `LlmUpstream.mock(...)`."""
 
     def __init__(
@@ -27,28 +27,16 @@ class LlmUpstream(Construct):
         connect_timeout_s: float | None = None,
         read_timeout_s: float | None = None,
     ) -> None:
-        super().__init__(scope, id)
-        self.gateway = gateway
-        self.name = entity_name(self, name)
-        self.resource = lockgate_resource(
-            self,
-            "llm_upstream",
-            LlmUpstreamModel,
-            {
-                "name": self.name,
-                "base_url": base_url,
-                "model": model,
-                "auth": auth,
-                "connect_timeout_s": connect_timeout_s,
-                "read_timeout_s": read_timeout_s,
-            },
-            {"gateway": gateway.gateway_id},
+        props = {
+            "base_url": base_url,
+            "model": model,
+            "auth": auth,
+            "connect_timeout_s": connect_timeout_s,
+            "read_timeout_s": read_timeout_s,
+        }
+        super().__init__(
+            scope, id, gateway=gateway, name=name, type_name="llm_upstream", model=LlmUpstreamModel, props=props
         )
-
-    @property
-    def ref(self) -> str:
-        """The name, as a reference that makes dependents wait for this upstream."""
-        return self.resource.get_string_attribute("name")
 
     @classmethod
     def openai(

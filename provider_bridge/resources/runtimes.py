@@ -114,8 +114,8 @@ class GatewayResource(_ProcessResource):
         )
         endpoint = Endpoint(state["admin_url"], state["proxy_url"], state["admin_token_ref"], pid)
         register(name, endpoint)
-        if state.get("settings") and not self._put_settings(ctx, endpoint, state):
-            return state
+        if state.get("settings"):
+            self._put_settings(ctx, endpoint, state)  # a failure is a diagnostic; the running gateway is kept
         return state
 
     def _put_settings(self, ctx: Any, endpoint: Endpoint, state: dict[str, Any]) -> bool:
