@@ -27,6 +27,7 @@ def serve(
     admin_host: str = "127.0.0.1",
     admin_port: int = 8001,
     admin_token_file: Annotated[Path | None, typer.Option(help="File holding the admin token.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Data-plane processes sharing the proxy port.")] = 1,
 ) -> None:
     """Run a standalone gateway: admin API and proxy in one process."""
     from lockgate.gateway_runtime import ConfigFileError, ServeSettings, run
@@ -39,7 +40,7 @@ def serve(
             token = admin_token_file.read_text().strip()
         except OSError as exc:
             _fail(f"--admin-token-file {admin_token_file}: cannot read: {exc.strerror}")
-    settings = ServeSettings(data_dir, admin_host, admin_port, proxy_host, proxy_port, config, token)
+    settings = ServeSettings(data_dir, admin_host, admin_port, proxy_host, proxy_port, config, token, workers)
     try:
         run(settings)
     except (ConfigFileError, CompileError) as exc:

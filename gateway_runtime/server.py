@@ -7,17 +7,21 @@ import contextlib
 import logging
 import secrets
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
 from aiohttp import web
+from lockgate.gateway_runtime import published
 from lockgate.gateway_runtime.config_file import load_config_file
 from lockgate.gateway_runtime.control.admin_api import create_admin_app
 from lockgate.gateway_runtime.control.service import ControlPlane
 from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
+from lockgate.gateway_runtime.worker import LIMITS_FILE
 
 log = logging.getLogger("lockgate")
 USAGE_FLUSH_INTERVAL_S = 1.0
@@ -32,6 +36,7 @@ class ServeSettings:
     proxy_port: int = 8000
     config_file: Path | None = None
     admin_token: str | None = None
+    workers: int = 1
 
 
 class _Uvicorn(uvicorn.Server):
@@ -59,12 +64,17 @@ async def serve(settings: ServeSettings) -> None:
     token = admin_token_for(settings)
     pool = UpstreamPool()
     declared = load_config_file(settings.config_file) if settings.config_file else None
-    store = None if declared else Store(settings.data_dir / "lockgate.db")
+    store = Store(settings.data_dir / "lockgate.db")
     control = ControlPlane.start(store, declared, pool)
 
-    runner = web.AppRunner(control.data.app(), access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, settings.proxy_host, settings.proxy_port, backlog=2048).start()
+    runner = web.ServerRunner(control.data.server(), handle_signals=False)
+    workers: WorkerSupervisor | None = None
+    if settings.workers > 1:
+        workers = WorkerSupervisor(settings, control)
+        workers.start()
+    else:
+        await runner.setup()
+        await web.TCPSite(runner, settings.proxy_host, settings.proxy_port, backlog=2048).start()
     admin = _Uvicorn(
         uvicorn.Config(
             create_admin_app(control, token),
@@ -81,6 +91,7 @@ async def serve(settings: ServeSettings) -> None:
         loop.add_signal_handler(sig, stop.set)
     admin_task = asyncio.create_task(admin.serve())
     flusher = asyncio.create_task(_flush_usage_forever(control))
+    supervisor = asyncio.create_task(workers.supervise()) if workers else None
     log.info(
         "lockgate serving: proxy http://%s:%d admin http://%s:%d (config version %d)",
         settings.proxy_host,
@@ -93,12 +104,14 @@ async def serve(settings: ServeSettings) -> None:
     await asyncio.wait({admin_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     admin.should_exit = True
     flusher.cancel()
+    if supervisor is not None and workers is not None:
+        supervisor.cancel()
+        workers.stop()
     await admin_task
     await runner.cleanup()
     await pool.close()
     control.flush_usage()
-    if store is not None:
-        store.close()
+    store.close()
 
 
 async def _flush_usage_forever(control: ControlPlane) -> None:
@@ -108,6 +121,54 @@ async def _flush_usage_forever(control: ControlPlane) -> None:
             control.flush_usage()
         except Exception:  # logging and accounting never fail the gateway
             log.exception("could not save usage")
+
+
+class WorkerSupervisor:
+    """Runs N data-plane worker processes on the proxy port and restarts any that dies."""
+
+    def __init__(self, settings: ServeSettings, control: ControlPlane) -> None:
+        self.settings = settings
+        self.processes: list[subprocess.Popen[bytes]] = []
+        data_dir = settings.data_dir
+        (data_dir / LIMITS_FILE).unlink(missing_ok=True)  # counters start fresh with the gateway
+        published.publish(data_dir, control.config(), control.version)
+        control.on_change.append(lambda c: published.publish(data_dir, c.config(), c.version))
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        s = self.settings
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lockgate.gateway_runtime.worker",
+                "--data-dir",
+                str(s.data_dir),
+                "--host",
+                s.proxy_host,
+                "--port",
+                str(s.proxy_port),
+            ]
+        )
+
+    def start(self) -> None:
+        self.processes = [self._spawn() for _ in range(self.settings.workers)]
+
+    async def supervise(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for index, process in enumerate(self.processes):
+                if process.poll() is not None:
+                    log.warning("worker %d exited with %s; restarting it", process.pid, process.returncode)
+                    self.processes[index] = self._spawn()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def run(settings: ServeSettings) -> None:

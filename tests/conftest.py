@@ -84,7 +84,9 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     """Start `lockgate serve` (store in tmp_path, or DB-less with config=FILE); stopped after the test."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(config: Path | None = None, data_dir: Path | None = None, token: str = "test-admin-token") -> Gateway:
+    def start(
+        config: Path | None = None, data_dir: Path | None = None, token: str = "test-admin-token", workers: int = 1
+    ) -> Gateway:
         data_dir = data_dir or tmp_path / "gateway"
         proxy, admin = free_port(), free_port()
         token_file = tmp_path / "admin-token"
@@ -102,6 +104,8 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
         ]
         if config is not None:
             args += ["--config", str(config)]
+        if workers > 1:
+            args += ["--workers", str(workers)]
         process = lockgate(*args, log=tmp_path / f"gateway-{len(started)}.log")
         started.append(process)
         wait_healthy(f"http://127.0.0.1:{admin}/health", process)

@@ -25,10 +25,12 @@ from lockgate.sdk import (
     ApiKeyCreate,
     Consumer,
     ConsumerGroup,
+    ConsumerUsage,
     GatewayConfig,
     GatewaySettings,
     LlmUpstream,
     Route,
+    UsageRecord,
     find_problems,
 )
 from lockgate.sdk.config import EntityKind, referrers
@@ -70,13 +72,17 @@ State = dict[str, dict[str, Entity]]
 
 
 class ControlPlane:
-    def __init__(self, store: Store | None, data: DataPlane, state: State, settings: GatewaySettings) -> None:
+    def __init__(self, store: Store, data: DataPlane, state: State, settings: GatewaySettings, read_only: bool) -> None:
         self.store, self.data, self.state, self.settings = store, data, state, settings
+        self.read_only = read_only
         self.version = data.snapshot.version
+        self.on_change: list[Callable[[ControlPlane], None]] = []
 
     @classmethod
-    def start(cls, store: Store | None, declared: GatewayConfig | None, pool: UpstreamPool) -> ControlPlane:
-        """From the store (or, DB-less, a declarative config): compile the first snapshot; fail loudly if broken."""
+    def start(cls, store: Store, declared: GatewayConfig | None, pool: UpstreamPool) -> ControlPlane:
+        """From the store (or, DB-less, a declarative config): compile the first snapshot; fail loudly if broken.
+
+        In DB-less mode the store still keeps usage; entities come from the file and cannot be changed."""
         state: State = {kind: {} for kind in ENTITY_KINDS}
         settings = GatewaySettings()
         if declared is not None:
@@ -87,7 +93,7 @@ class ControlPlane:
                     state[kind][spec.name] = Entity(
                         str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}/{spec.name}")), now, now, spec
                     )
-        elif store is not None:
+        else:
             saved = store.settings()
             settings = GatewaySettings.model_validate(saved) if saved else settings
             for row in store.rows():
@@ -97,16 +103,8 @@ class ControlPlane:
                     row.updated_at,
                     SPEC_MODELS[row.kind].model_validate(row.body),  # type: ignore[arg-type]
                 )
-        ledger = UsageLedger()
-        if store is not None:
-            for consumer, *totals in store.usage_totals():
-                ledger.load(consumer, *totals)
         snapshot = compile_snapshot(_config(state, settings), 1, pool)
-        return cls(store, DataPlane(snapshot, pool, ledger), state, settings)
-
-    @property
-    def read_only(self) -> bool:
-        return self.store is None
+        return cls(store, DataPlane(snapshot, pool, UsageLedger()), state, settings, declared is not None)
 
     def config(self) -> GatewayConfig:
         return _config(self.state, self.settings)
@@ -162,7 +160,6 @@ class ControlPlane:
     def update_settings(self, settings: GatewaySettings) -> GatewaySettings:
         self._check_writable()
         snapshot = self._compile(_config(self.state, settings))
-        assert self.store is not None
         self.store.commit([], [], settings.model_dump(mode="json"))
         self.settings = settings
         self._install(snapshot)
@@ -188,7 +185,6 @@ class ControlPlane:
         before, after = self.state[kind], candidate[kind]
         upserts = [_row(kind, n, e) for n, e in after.items() if before.get(n) is not e]
         deletes: list[tuple[str, str]] = [(kind, n) for n in before if n not in after]
-        assert self.store is not None
         self.store.commit(upserts, deletes)
         self.state = candidate
         self._install(snapshot)
@@ -196,6 +192,8 @@ class ControlPlane:
     def _install(self, snapshot: Snapshot) -> None:
         self.version = snapshot.version
         self.data.install(snapshot)
+        for listener in self.on_change:
+            listener(self)
 
     def _compile(self, config: GatewayConfig) -> Snapshot:
         try:
@@ -205,13 +203,29 @@ class ControlPlane:
 
     # -- usage -----------------------------------------------------------------------------------------------
     def flush_usage(self) -> None:
-        if self.store is None:
-            return
-        dirty = self.data.ledger.drain_dirty()
-        if dirty:
-            self.store.save_usage(
-                [(n, t.requests, t.prompt_tokens, t.completion_tokens, t.total_tokens) for n, t in dirty.items()]
-            )
+        flush_ledger(self.data.ledger, self.store)
+
+    def usage(self, consumer: str) -> ConsumerUsage:
+        self.get("consumers", consumer)
+        self.flush_usage()
+        (requests, prompt, completion, total), recent = self.store.usage(consumer)
+        fields = ("at", "route", "model", "stream", "status", "prompt_tokens", "completion_tokens", "total_tokens")
+        return ConsumerUsage(
+            consumer=consumer,
+            requests=requests,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=total,
+            recent=[UsageRecord.model_validate(dict(zip(fields, r, strict=True))) for r in recent],
+        )
+
+
+def flush_ledger(ledger: UsageLedger, store: Store) -> None:
+    deltas, recent = ledger.drain()
+    if deltas:
+        store.add_usage(
+            [(n, d.requests, d.prompt_tokens, d.completion_tokens, d.total_tokens) for n, d in deltas.items()], recent
+        )
 
 
 def _config(state: State, settings: GatewaySettings) -> GatewayConfig:

@@ -17,8 +17,14 @@ CREATE TABLE IF NOT EXISTS entities (
 CREATE TABLE IF NOT EXISTS usage_totals (
     consumer TEXT PRIMARY KEY, requests INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER
 );
+CREATE TABLE IF NOT EXISTS usage_recent (
+    consumer TEXT NOT NULL, at REAL NOT NULL, route TEXT, model TEXT, stream INTEGER, status INTEGER,
+    prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER
+);
+CREATE INDEX IF NOT EXISTS usage_recent_by_consumer ON usage_recent (consumer, at);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+RECENT_PER_CONSUMER = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +39,7 @@ class Row:
 
 class Store:
     def __init__(self, path: Path | str) -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
 
@@ -62,12 +68,36 @@ class Store:
             if settings is not None:
                 self._db.execute("INSERT OR REPLACE INTO settings VALUES ('gateway', ?)", (json.dumps(settings),))
 
-    def usage_totals(self) -> list[tuple[str, int, int, int, int]]:
-        return list(self._db.execute("SELECT * FROM usage_totals"))
-
-    def save_usage(self, totals: list[tuple[str, int, int, int, int]]) -> None:
+    def add_usage(self, deltas: list[tuple[str, int, int, int, int]], recent: list[tuple[object, ...]]) -> None:
+        """Add per-consumer deltas (from any process) and append recent request records."""
         with self._transaction():
-            self._db.executemany("INSERT OR REPLACE INTO usage_totals VALUES (?, ?, ?, ?, ?)", totals)
+            self._db.executemany(
+                "INSERT INTO usage_totals VALUES (?, ?, ?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET "
+                "requests = requests + excluded.requests, prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
+                "completion_tokens = completion_tokens + excluded.completion_tokens, "
+                "total_tokens = total_tokens + excluded.total_tokens",
+                deltas,
+            )
+            self._db.executemany("INSERT INTO usage_recent VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", recent)
+            for consumer in {row[0] for row in recent}:
+                self._db.execute(
+                    "DELETE FROM usage_recent WHERE consumer = ? AND rowid NOT IN (SELECT rowid FROM usage_recent "
+                    "WHERE consumer = ? ORDER BY at DESC LIMIT ?)",
+                    (consumer, consumer, RECENT_PER_CONSUMER),
+                )
+
+    def usage(self, consumer: str) -> tuple[tuple[int, int, int, int], list[tuple[object, ...]]]:
+        """(requests, prompt, completion, total) and the most recent records, oldest first."""
+        row = self._db.execute(
+            "SELECT requests, prompt_tokens, completion_tokens, total_tokens FROM usage_totals WHERE consumer = ?",
+            (consumer,),
+        ).fetchone()
+        recent = self._db.execute(
+            "SELECT at, route, model, stream, status, prompt_tokens, completion_tokens, total_tokens FROM usage_recent "
+            "WHERE consumer = ? ORDER BY at",
+            (consumer,),
+        ).fetchall()
+        return (tuple(row) if row else (0, 0, 0, 0)), recent  # type: ignore[return-value]
 
     def close(self) -> None:
         self._db.close()

@@ -1,10 +1,11 @@
-"""Fixed-window request limits, counted per (group, consumer) in this process."""
+"""Fixed-window request limits, counted per (group, consumer): in this process (see shared_limits for workers)."""
 
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,10 @@ class Verdict:
     limit: int
     remaining: int
     retry_after_s: int
+
+
+class Limiter(Protocol):
+    def hit(self, consumer: str, limit: Limit, now: float | None = None) -> Verdict: ...
 
 
 class FixedWindowLimiter:

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from lockgate.gateway_runtime.data.limits import FixedWindowLimiter
+from lockgate.gateway_runtime.data.limits import Limiter
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Identity, Snapshot
 
 
@@ -71,7 +71,7 @@ def acl(route: CompiledRoute, access: Access) -> Reject | None:
     return None
 
 
-def rate_limit(limiter: FixedWindowLimiter, access: Access) -> Reject | None:
+def rate_limit(limiter: Limiter, access: Access) -> Reject | None:
     assert access.consumer is not None
     for limit in access.consumer.limits:
         verdict = limiter.hit(access.consumer.name, limit)
@@ -89,7 +89,7 @@ def rate_limit(limiter: FixedWindowLimiter, access: Access) -> Reject | None:
 
 
 def run_access(
-    snapshot: Snapshot, route: CompiledRoute, headers: Mapping[str, str], limiter: FixedWindowLimiter
+    snapshot: Snapshot, route: CompiledRoute, headers: Mapping[str, str], limiter: Limiter
 ) -> Access | Reject:
     access = Access()
     if route.key_auth:

@@ -9,7 +9,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 from lockgate.gateway_runtime.data.errors import error_event, error_response
-from lockgate.gateway_runtime.data.limits import FixedWindowLimiter
+from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limiter
 from lockgate.gateway_runtime.data.pipeline import Reject, run_access
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
 from lockgate.gateway_runtime.data.sse import SseTee
@@ -29,21 +29,22 @@ class BadRequest(Exception):
 class DataPlane:
     """Serves from the current snapshot; `install` swaps it atomically (a request keeps the one it started with)."""
 
-    def __init__(self, snapshot: Snapshot, pool: UpstreamPool, ledger: UsageLedger) -> None:
+    def __init__(
+        self, snapshot: Snapshot, pool: UpstreamPool, ledger: UsageLedger, limiter: Limiter | None = None
+    ) -> None:
         self.snapshot = snapshot
         self.pool = pool
         self.ledger = ledger
-        self.limiter = FixedWindowLimiter()
+        self.limiter: Limiter = limiter or FixedWindowLimiter()
 
     def install(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
 
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=1 << 30)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        return app
+    def server(self) -> web.Server:
+        """aiohttp's low-level server: no router or middleware stack on the hot path (we route ourselves)."""
+        return web.Server(self.handle, access_log=None)  # type: ignore[arg-type]
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         snapshot = self.snapshot
         match = snapshot.router.match(request.path)
         if match is None or request.method not in match.route.methods:
@@ -106,7 +107,7 @@ class DataPlane:
 
     async def _stream(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         route: CompiledRoute,
         payload: bytes,
         model: str,
@@ -184,7 +185,7 @@ class DataPlane:
             return _unreachable(upstream, exc)
 
 
-async def _read_json_object(request: web.Request, limit: int) -> dict[str, Any]:
+async def _read_json_object(request: web.BaseRequest, limit: int) -> dict[str, Any]:
     too_large = BadRequest(413, f"Request body is larger than this gateway's limit of {limit} bytes.", "body_too_large")
     if request.content_length is not None and request.content_length > limit:
         raise too_large

@@ -1,27 +1,26 @@
-"""Usage accounting: per-consumer totals and a ring of recent requests, drained to the store by the control plane."""
+"""Usage accounting on the request path: cheap in-memory deltas, drained to the store about once a second.
+
+Several processes (workers) may each hold a ledger; the store adds their deltas up, so totals stay exact.
+"""
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
-
-RECENT_PER_CONSUMER = 100
 
 
 @dataclass(slots=True)
-class Totals:
+class Delta:
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
-    recent: deque[dict[str, object]] = field(default_factory=lambda: deque(maxlen=RECENT_PER_CONSUMER))
 
 
+@dataclass(slots=True)
 class UsageLedger:
-    def __init__(self) -> None:
-        self.totals: dict[str, Totals] = {}
-        self.dirty: set[str] = set()
+    deltas: dict[str, Delta] = field(default_factory=dict)
+    recent: list[tuple[object, ...]] = field(default_factory=list)
 
     def record(
         self, consumer: str, route: str, model: str, stream: bool, status: int, usage: dict[str, int] | None
@@ -30,30 +29,16 @@ class UsageLedger:
         prompt = int(usage.get("prompt_tokens") or 0)
         completion = int(usage.get("completion_tokens") or 0)
         total = int(usage.get("total_tokens") or prompt + completion)
-        totals = self.totals.get(consumer)
-        if totals is None:
-            totals = self.totals[consumer] = Totals()
-        totals.requests += 1
-        totals.prompt_tokens += prompt
-        totals.completion_tokens += completion
-        totals.total_tokens += total
-        totals.recent.append(
-            {
-                "at": time.time(),
-                "route": route,
-                "model": model,
-                "stream": stream,
-                "status": status,
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": total,
-            }
-        )
-        self.dirty.add(consumer)
+        delta = self.deltas.get(consumer)
+        if delta is None:
+            delta = self.deltas[consumer] = Delta()
+        delta.requests += 1
+        delta.prompt_tokens += prompt
+        delta.completion_tokens += completion
+        delta.total_tokens += total
+        self.recent.append((consumer, time.time(), route, model, stream, status, prompt, completion, total))
 
-    def load(self, consumer: str, requests: int, prompt: int, completion: int, total: int) -> None:
-        self.totals[consumer] = Totals(requests, prompt, completion, total)
-
-    def drain_dirty(self) -> dict[str, Totals]:
-        dirty, self.dirty = self.dirty, set()
-        return {name: self.totals[name] for name in dirty}
+    def drain(self) -> tuple[dict[str, Delta], list[tuple[object, ...]]]:
+        deltas, recent = self.deltas, self.recent
+        self.deltas, self.recent = {}, []
+        return deltas, recent

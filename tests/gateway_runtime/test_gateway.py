@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -262,3 +263,46 @@ def test_async_admin_client(start_gateway: Callable, mock_llm: str) -> None:
             assert (await admin.status()).config_version == 5
 
     asyncio.run(journey())
+
+
+def test_several_workers_share_one_port_one_limit_and_one_usage_ledger(start_gateway: Callable, mock_llm: str) -> None:
+    gateway = start_gateway(workers=2)
+    key = configure(gateway, mock_llm)  # alice: 2 requests per minute
+    time.sleep(0.6)  # workers pick up the published config
+    statuses = []
+    for _ in range(8):  # a new connection each time: the kernel spreads them over the workers
+        with httpx.Client() as fresh:
+            statuses.append(
+                fresh.post(
+                    gateway.proxy_url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"}
+                ).status_code
+            )
+    assert sorted(statuses) == [200, 200] + [429] * 6
+    workers = {p.pid for p in psutil_children(gateway.process.pid)}
+    assert len(workers) == 2
+    time.sleep(1.3)  # workers add their usage to the store every second
+    with gateway.admin() as admin:
+        assert admin.consumers.usage("alice").requests == 2
+        admin.consumer_groups.update(ConsumerGroup(name="free", rate_limit=RateLimit(requests=100, window_s=60)))
+    time.sleep(0.6)
+    with httpx.Client() as fresh:
+        assert (
+            fresh.post(
+                gateway.proxy_url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"}
+            ).status_code
+            == 200
+        )
+
+
+def psutil_children(pid: int) -> list[Any]:
+    from pathlib import Path as _Path
+
+    children = []
+    for status in _Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            children.append(type("Child", (), {"pid": int(status.parent.name)}))
+    return children

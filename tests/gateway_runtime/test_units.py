@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limit
+from lockgate.gateway_runtime.data.shared_limits import SharedWindowLimiter
 from lockgate.gateway_runtime.data.pipeline import presented_key
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.sse import SseTee
@@ -61,10 +65,34 @@ def test_presented_key_sources() -> None:
     assert presented_key({}) is None
 
 
-def test_usage_ledger_totals_and_dirty_tracking() -> None:
+def test_usage_ledger_keeps_deltas_until_drained() -> None:
     ledger = UsageLedger()
     ledger.record("alice", "chat", "m", False, 200, {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5})
     ledger.record("alice", "chat", "m", True, 200, None)
-    totals = ledger.totals["alice"]
-    assert (totals.requests, totals.prompt_tokens, totals.total_tokens) == (2, 2, 5)
-    assert set(ledger.drain_dirty()) == {"alice"} and ledger.drain_dirty() == {}
+    deltas, recent = ledger.drain()
+    assert (deltas["alice"].requests, deltas["alice"].prompt_tokens, deltas["alice"].total_tokens) == (2, 2, 5)
+    assert [r[4] for r in recent] == [False, True]
+    assert ledger.drain() == ({}, [])
+
+
+def test_shared_limiter_counts_across_instances_like_workers(tmp_path: Path) -> None:
+    first, second = SharedWindowLimiter(tmp_path / "l.shm"), SharedWindowLimiter(tmp_path / "l.shm")
+    limit = Limit("free", 3, 60)
+    verdicts = [limiter.hit("alice", limit, now=60.0) for limiter in (first, second, first, second)]
+    assert [v.allowed for v in verdicts] == [True, True, True, False] and verdicts[3].retry_after_s == 60
+    assert second.hit("bob", limit, now=60.0).allowed
+    assert first.hit("alice", limit, now=120.0).allowed  # next window
+    tiny = SharedWindowLimiter(tmp_path / "tiny.shm", slots=2)
+    assert all(tiny.hit(name, limit, now=60.0).allowed for name in ("a", "b", "c"))  # full table fails open
+    for limiter in (first, second, tiny):
+        limiter.close()
+
+
+def test_usage_store_adds_deltas_from_several_processes(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    store.add_usage([("alice", 1, 2, 3, 5)], [("alice", 1.0, "chat", "m", False, 200, 2, 3, 5)])
+    other = Store(tmp_path / "db")
+    other.add_usage([("alice", 2, 1, 1, 2)], [("alice", 2.0, "chat", "m", True, 200, 1, 1, 2)])
+    totals, recent = store.usage("alice")
+    assert totals == (3, 3, 4, 7) and [r[0] for r in recent] == [1.0, 2.0]
+    assert store.usage("nobody") == ((0, 0, 0, 0), [])

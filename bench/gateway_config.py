@@ -1,0 +1,44 @@
+"""The benchmark's lockgate config: key auth + a request limit + usage accounting, with N consumers and M routes."""
+
+from __future__ import annotations
+
+import hashlib
+
+from lockgate.sdk import (
+    ApiKey,
+    Consumer,
+    ConsumerGroup,
+    GatewayConfig,
+    KeyAuth,
+    LlmUpstream,
+    RateLimit,
+    Route,
+    RoutePolicies,
+    UsageAccounting,
+)
+
+BENCH_KEY = "lg-bench-key-0000000000000000000000"
+HUGE_LIMIT = RateLimit(requests=10_000_000, window_s=3600)  # counted on every request, never reached
+
+
+def bench_config(upstream_base_url: str, consumers: int = 10_000, routes: int = 100) -> GatewayConfig:
+    policies = RoutePolicies(key_auth=KeyAuth(), usage=UsageAccounting())
+    route_list = [Route(name="chat", paths=["/v1"], upstream="mock", policies=policies)]
+    route_list += [
+        Route(name=f"team-{i}", paths=[f"/teams/team-{i}/v1"], upstream="mock", policies=policies)
+        for i in range(routes - 1)
+    ]
+    people = [Consumer(name="bench", groups=["bench"])]
+    people += [Consumer(name=f"consumer-{i}", groups=["bench"]) for i in range(consumers - 1)]
+    keys = [ApiKey(name="bench-key", consumer="bench", key_sha256=hashlib.sha256(BENCH_KEY.encode()).hexdigest())]
+    keys += [
+        ApiKey(name=f"key-{i}", consumer=f"consumer-{i}", key_sha256=hashlib.sha256(f"key-{i}".encode()).hexdigest())
+        for i in range(consumers - 1)
+    ]
+    return GatewayConfig(
+        upstreams=[LlmUpstream(name="mock", base_url=upstream_base_url)],
+        routes=route_list,
+        consumer_groups=[ConsumerGroup(name="bench", rate_limit=HUGE_LIMIT)],
+        consumers=people,
+        api_keys=keys,
+    )

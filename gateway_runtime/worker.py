@@ -1,0 +1,85 @@
+"""A data-plane worker process: serves the proxy port with SO_REUSEPORT beside its siblings.
+
+It compiles the snapshot the control plane publishes, re-reads it when it changes, counts limits in the shared table
+and adds its usage to the store. Started by `lockgate serve --workers N`; not meant to be run by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+from aiohttp import web
+from lockgate.gateway_runtime import published
+from lockgate.gateway_runtime.control.service import flush_ledger
+from lockgate.gateway_runtime.control.store import Store
+from lockgate.gateway_runtime.data.proxy import DataPlane
+from lockgate.gateway_runtime.data.shared_limits import SharedWindowLimiter
+from lockgate.gateway_runtime.data.snapshot import CompileError, compile_snapshot
+from lockgate.gateway_runtime.data.upstream import UpstreamPool
+from lockgate.gateway_runtime.data.usage import UsageLedger
+
+log = logging.getLogger("lockgate.worker")
+POLL_S = 0.25
+FLUSH_S = 1.0
+LIMITS_FILE = "limits.shm"
+
+
+async def run_worker(data_dir: Path, host: str, port: int) -> None:
+    pool, ledger = UpstreamPool(), UsageLedger()
+    store = Store(data_dir / "lockgate.db")
+    limiter = SharedWindowLimiter(data_dir / LIMITS_FILE)
+    seen = published.stamp(data_dir)
+    version, config = published.read(data_dir)
+    data = DataPlane(compile_snapshot(config, version, pool), pool, ledger, limiter)
+    runner = web.ServerRunner(data.server(), handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, backlog=2048, reuse_port=True).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    last_flush = loop.time()
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), POLL_S)
+        current = published.stamp(data_dir)
+        if current != seen:
+            seen = current
+            try:
+                version, config = published.read(data_dir)
+                data.install(compile_snapshot(config, version, pool))
+            except (OSError, ValueError, CompileError):
+                log.exception("keeping config version %d: the published one cannot be served", data.snapshot.version)
+        if loop.time() - last_flush >= FLUSH_S:
+            last_flush = loop.time()
+            try:
+                flush_ledger(ledger, store)
+            except Exception:  # accounting never stops the worker
+                log.exception("could not save usage")
+    await runner.cleanup()
+    await pool.close()
+    flush_ledger(ledger, store)
+    store.close()
+    limiter.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="lockgate data-plane worker (started by `lockgate serve`)")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import uvloop
+
+    uvloop.install()
+    asyncio.run(run_worker(args.data_dir, args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()
