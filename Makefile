@@ -39,8 +39,8 @@ demo-down: $(STAMP)
 
 CODE := sdk constructs provider_bridge gateway_runtime cli
 lint: $(STAMP)
-	$(BIN)/ruff check $(CODE) stacks tests
-	$(BIN)/ruff format --check $(CODE) stacks tests
+	$(BIN)/ruff check $(CODE) stacks tests bench
+	$(BIN)/ruff format --check $(CODE) stacks tests bench
 	@# mypy cannot follow the editable install's folder mapping: check a symlinked lockgate/ tree instead
 	@rm -rf build/typecheck && mkdir -p build/typecheck/lockgate
 	@for d in $(CODE); do ln -s ../../../$$d build/typecheck/lockgate/$$d; done

@@ -22,11 +22,16 @@ USAGE = {"prompt_tokens": 9, "completion_tokens": 13, "total_tokens": 22}
 
 
 def _completion() -> bytes:
-    body = orjson.dumps({
-        "id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": "mock",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": WORDS}, "finish_reason": "stop"}],
-        "usage": USAGE,
-    })
+    body = orjson.dumps(
+        {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "mock",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": WORDS}, "finish_reason": "stop"}],
+            "usage": USAGE,
+        }
+    )
     return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
@@ -36,8 +41,13 @@ def _events(chunks: int) -> list[bytes]:
     events = []
     for i in range(0, len(words), size):
         piece = " ".join(words[i : i + size])
-        chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "mock",
-                 "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+        chunk = {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "mock",
+            "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+        }
         events.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
     return events
 
@@ -47,12 +57,19 @@ def _chunked(data: bytes) -> bytes:
 
 
 SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-USAGE_EVENT = b"data: " + orjson.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "mock",
-                                         "choices": [], "usage": USAGE}) + b"\n\n"
+USAGE_EVENT = (
+    b"data: "
+    + orjson.dumps(
+        {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "mock", "choices": [], "usage": USAGE}
+    )
+    + b"\n\n"
+)
 DONE = b"data: [DONE]\n\n"
 MODELS = orjson.dumps({"object": "list", "data": [{"id": "mock", "object": "model"}]})
 MODELS_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
-    len(MODELS), MODELS)
+    len(MODELS),
+    MODELS,
+)
 
 
 class MockProtocol(asyncio.Protocol):
@@ -84,7 +101,7 @@ class MockProtocol(asyncio.Protocol):
         elif b'"stream":true' in body or b'"stream": true' in body:
             with_usage = b"include_usage" in body
             if b"paced" in body:
-                asyncio.ensure_future(self._paced(with_usage))
+                self.stream_task = asyncio.ensure_future(self._paced(with_usage))
             else:
                 payload = b"".join(self.events) + (USAGE_EVENT if with_usage else b"") + DONE
                 self.transport.write(SSE_HEAD + _chunked(payload) + b"0\r\n\r\n")

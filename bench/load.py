@@ -13,7 +13,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import orjson
-
 from targets import LOAD_CPU
 
 HERE = Path(__file__).resolve().parent
@@ -45,8 +44,21 @@ def _ms(text: str) -> float:
 def wrk(url: str, auth: str, payload: str, connections: int, seconds: float, count_done: bool = False) -> WrkResult:
     script = HERE / ("chat_done.lua" if count_done else "chat.lua")
     env = {**os.environ, "BENCH_BODY": payload, "BENCH_AUTH": auth}
-    argv = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-            "--timeout", "10s", "-s", str(script), url + "/chat/completions"]
+    argv = [
+        "taskset",
+        "-c",
+        LOAD_CPU,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url + "/chat/completions",
+    ]
     done_run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 60)
     out = done_run.stdout
     if "Requests/sec" not in out:
@@ -70,8 +82,10 @@ def ttft_ms(url: str, auth: str, model: str, streams: int) -> float:
     """Median time from sending a streamed request to receiving its first content event (one keep-alive socket)."""
     parts = urlsplit(url + "/chat/completions")
     payload = orjson.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": "Say hello."}]})
-    head = (f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n" + (f"Authorization: Bearer {auth}\r\n" if auth else "") + "\r\n")
+    head = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n" + (f"Authorization: Bearer {auth}\r\n" if auth else "") + "\r\n"
+    )
     request = head.encode() + payload
     samples = []
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:

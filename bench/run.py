@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gateway_config import bench_config  # noqa: E402
-from load import body, ttft_ms, wrk  # noqa: E402
-from targets import REPO, Target, start_litellm, start_lockgate, start_mock, start_nginx  # noqa: E402
+from gateway_config import bench_config
+from load import body, ttft_ms, wrk
+from targets import REPO, Target, start_litellm, start_lockgate, start_mock, start_nginx
 
 RESULTS = REPO / "bench" / "results.json"
 LITELLM_BIN = REPO / ".bench" / "litellm" / "bin" / "litellm"
@@ -62,21 +62,60 @@ def measure(target: Target, plan: Plan, direct: dict[str, float], slow: bool = F
     del warm
 
     result = wrk(url, auth, body("mock", False), 32, seconds)
-    rows.append(Row(target.name, "non-stream c=32", target.workers, result.rps, result.p50_ms, result.p99_ms,
-                    errors=result.errors))
+    rows.append(
+        Row(
+            target.name,
+            "non-stream c=32",
+            target.workers,
+            result.rps,
+            result.p50_ms,
+            result.p99_ms,
+            errors=result.errors,
+        )
+    )
     result = wrk(url, auth, body("mock", False), 1, plan.latency_seconds)
-    rows.append(Row(target.name, "non-stream c=1", target.workers, result.rps, result.p50_ms, result.p99_ms,
-                    added_p50_ms=_added(result.p50_ms, direct.get("p50_c1")), errors=result.errors))
+    rows.append(
+        Row(
+            target.name,
+            "non-stream c=1",
+            target.workers,
+            result.rps,
+            result.p50_ms,
+            result.p99_ms,
+            added_p50_ms=_added(result.p50_ms, direct.get("p50_c1")),
+            errors=result.errors,
+        )
+    )
     result = wrk(url, auth, body("mock", True), 32, seconds)
-    rows.append(Row(target.name, "SSE burst c=32", target.workers, result.rps, result.p50_ms, result.p99_ms,
-                    errors=result.errors))
+    rows.append(
+        Row(
+            target.name,
+            "SSE burst c=32",
+            target.workers,
+            result.rps,
+            result.p50_ms,
+            result.p99_ms,
+            errors=result.errors,
+        )
+    )
     result = wrk(url, auth, body("paced", True), 128, seconds, count_done=True)
     rate = (result.completed or 0) / max(1, result.requests + result.errors)
-    rows.append(Row(target.name, "paced SSE c=128", target.workers, result.rps, result.p50_ms, result.p99_ms,
-                    completion_rate=round(rate, 4), errors=result.errors))
+    rows.append(
+        Row(
+            target.name,
+            "paced SSE c=128",
+            target.workers,
+            result.rps,
+            result.p50_ms,
+            result.p99_ms,
+            completion_rate=round(rate, 4),
+            errors=result.errors,
+        )
+    )
     ttft = ttft_ms(url, auth, "mock", plan.ttft_streams if not slow else max(20, plan.ttft_streams // 5))
-    rows.append(Row(target.name, "TTFT c=1", target.workers, ttft_p50_ms=ttft,
-                    added_p50_ms=_added(ttft, direct.get("ttft"))))
+    rows.append(
+        Row(target.name, "TTFT c=1", target.workers, ttft_p50_ms=ttft, added_p50_ms=_added(ttft, direct.get("ttft")))
+    )
     rows.append(Row(target.name, "RSS after load", target.workers, rss_mb=round(target.worker_rss_mb(), 1)))
     return rows
 

@@ -27,12 +27,22 @@ def free_port() -> int:
 
 def spawn(argv: list[str], cpu: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     handle = log.open("wb")
-    return subprocess.Popen(["taskset", "-c", cpu, *argv], stdout=handle, stderr=subprocess.STDOUT,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+    return subprocess.Popen(
+        ["taskset", "-c", cpu, *argv],
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
 
 
-def wait_until(check_url: str, process: subprocess.Popen[bytes], timeout: float, headers: dict[str, str] | None = None,
-               ok: tuple[int, ...] = (200,)) -> None:
+def wait_until(
+    check_url: str,
+    process: subprocess.Popen[bytes],
+    timeout: float,
+    headers: dict[str, str] | None = None,
+    ok: tuple[int, ...] = (200,),
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -140,8 +150,12 @@ litellm_settings:
   telemetry: false
 """)
     env = {"LITELLM_LOG": "ERROR", "LITELLM_MODE": "PRODUCTION", "NO_DOCS": "True", "TELEMETRY": "False"}
-    process = spawn([str(litellm_bin), "--config", str(config), "--port", str(port), "--host", "127.0.0.1",
-                     "--num_workers", "1"], TARGET_CPU, work / "litellm.log", env)
+    process = spawn(
+        [str(litellm_bin), "--config", str(config), "--port", str(port), "--host", "127.0.0.1", "--num_workers", "1"],
+        TARGET_CPU,
+        work / "litellm.log",
+        env,
+    )
     wait_until(f"http://127.0.0.1:{port}/health/liveliness", process, 180)
     return Target("litellm", 1, f"http://127.0.0.1:{port}/v1", key, process)
 
@@ -152,9 +166,24 @@ def start_lockgate(work: Path, mock: Target, workers: int, config_file: Path) ->
     proxy, admin = free_port(), free_port()
     cpu = TARGET_CPU if workers == 1 else f"0-{workers - 1}"
     lockgate = Path(sys.executable).parent / "lockgate"
-    process = spawn([str(lockgate), "serve", "--config", str(config_file), "--data-dir", str(work / f"lg{workers}"),
-                     "--proxy-port", str(proxy), "--admin-port", str(admin), "--workers", str(workers)],
-                    cpu, work / f"lockgate-{workers}.log")
+    process = spawn(
+        [
+            str(lockgate),
+            "serve",
+            "--config",
+            str(config_file),
+            "--data-dir",
+            str(work / f"lg{workers}"),
+            "--proxy-port",
+            str(proxy),
+            "--admin-port",
+            str(admin),
+            "--workers",
+            str(workers),
+        ],
+        cpu,
+        work / f"lockgate-{workers}.log",
+    )
     wait_until(f"http://127.0.0.1:{admin}/health", process, 60)
     for _ in range(workers):  # every worker has compiled its snapshot once the port answers repeatedly
         wait_until(f"http://127.0.0.1:{proxy}/v1/models", process, 60, headers={"Authorization": f"Bearer {BENCH_KEY}"})

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limit
-from lockgate.gateway_runtime.data.shared_limits import SharedWindowLimiter
 from lockgate.gateway_runtime.data.pipeline import presented_key
 from lockgate.gateway_runtime.data.router import Router
+from lockgate.gateway_runtime.data.shared_limits import SharedWindowLimiter
 from lockgate.gateway_runtime.data.sse import SseTee
 from lockgate.gateway_runtime.data.usage import UsageLedger
 
