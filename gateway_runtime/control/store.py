@@ -97,7 +97,7 @@ class Store:
             "WHERE consumer = ? ORDER BY at",
             (consumer,),
         ).fetchall()
-        return (tuple(row) if row else (0, 0, 0, 0)), recent  # type: ignore[return-value]
+        return (tuple(row) if row else (0, 0, 0, 0)), recent
 
     def close(self) -> None:
         self._db.close()

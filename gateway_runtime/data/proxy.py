@@ -42,7 +42,7 @@ class DataPlane:
 
     def server(self) -> web.Server:
         """aiohttp's low-level server: no router or middleware stack on the hot path (we route ourselves)."""
-        return web.Server(self.handle, access_log=None)  # type: ignore[arg-type]
+        return web.Server(self.handle, access_log=None)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         snapshot = self.snapshot
