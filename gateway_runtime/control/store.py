@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lockgate.gateway_runtime.data.usage import RECENT_PER_CONSUMER
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
     kind TEXT NOT NULL, name TEXT NOT NULL, id TEXT NOT NULL UNIQUE,
@@ -24,7 +26,6 @@ CREATE TABLE IF NOT EXISTS usage_recent (
 CREATE INDEX IF NOT EXISTS usage_recent_by_consumer ON usage_recent (consumer, at);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-RECENT_PER_CONSUMER = 100
 
 
 @dataclass(frozen=True, slots=True)

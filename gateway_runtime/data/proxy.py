@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from typing import Any
 
 import aiohttp
@@ -33,12 +34,16 @@ class DataPlane:
         self, snapshot: Snapshot, pool: UpstreamPool, ledger: UsageLedger, limiter: Limiter | None = None
     ) -> None:
         self.snapshot = snapshot
+        gc.freeze()
         self.pool = pool
         self.ledger = ledger
         self.limiter: Limiter = limiter or FixedWindowLimiter()
 
     def install(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
+        # A snapshot lives long and holds ~10 objects per consumer: keep it out of the cyclic GC's full scans,
+        # which otherwise stall every request for tens of ms with 10,000 consumers (refcounting still frees it).
+        gc.freeze()
 
     def server(self) -> web.Server:
         """aiohttp's low-level server: no router or middleware stack on the hot path (we route ourselves)."""

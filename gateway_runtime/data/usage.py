@@ -6,7 +6,10 @@ Several processes (workers) may each hold a ledger; the store adds their deltas 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
+
+RECENT_PER_CONSUMER = 100  # the store keeps as many; holding more would only make the flush slower
 
 
 @dataclass(slots=True)
@@ -20,7 +23,7 @@ class Delta:
 @dataclass(slots=True)
 class UsageLedger:
     deltas: dict[str, Delta] = field(default_factory=dict)
-    recent: list[tuple[object, ...]] = field(default_factory=list)
+    recent: dict[str, deque[tuple[object, ...]]] = field(default_factory=dict)
 
     def record(
         self, consumer: str, route: str, model: str, stream: bool, status: int, usage: dict[str, int] | None
@@ -32,13 +35,14 @@ class UsageLedger:
         delta = self.deltas.get(consumer)
         if delta is None:
             delta = self.deltas[consumer] = Delta()
+            self.recent[consumer] = deque(maxlen=RECENT_PER_CONSUMER)
         delta.requests += 1
         delta.prompt_tokens += prompt
         delta.completion_tokens += completion
         delta.total_tokens += total
-        self.recent.append((consumer, time.time(), route, model, stream, status, prompt, completion, total))
+        self.recent[consumer].append((consumer, time.time(), route, model, stream, status, prompt, completion, total))
 
     def drain(self) -> tuple[dict[str, Delta], list[tuple[object, ...]]]:
         deltas, recent = self.deltas, self.recent
-        self.deltas, self.recent = {}, []
-        return deltas, recent
+        self.deltas, self.recent = {}, {}
+        return deltas, [record for records in recent.values() for record in records]
