@@ -12,10 +12,8 @@ from typing import Any, ClassVar
 
 import grpc
 from lockgate.provider_bridge.diagnostics import report, validate_known
-from lockgate.provider_bridge.endpoints import lookup
-from lockgate.provider_bridge.process_driver import healthy
 from lockgate.provider_bridge.schema import fill_defaults, model_block, spec_values, state_values
-from lockgate.sdk import LockgateError, NotFound
+from lockgate.sdk import LockgateError, NotFound, TransportError
 from lockgate.sdk.client import Entities
 from pydantic import BaseModel, ValidationError
 from tf import iface
@@ -120,13 +118,17 @@ class EntityResource(ModelResource):
     # -- helpers ------------------------------------------------------------------------------------------
     @contextmanager
     def _api(self, diags: Diagnostics, gateway: str, action: str) -> Iterator[Entities[Any, Any] | None]:
-        endpoint = lookup(gateway)
-        if endpoint is None or not healthy(endpoint.admin_url + "/health"):
+        """The entity API of a running gateway (None if it is not running); errors become diagnostics."""
+        client = self.provider.admin(gateway)
+        if client is None:
             yield None
             return
         try:
-            with endpoint.client() as client:
-                yield getattr(client, self.kind)
+            yield getattr(client, self.kind)
+        except TransportError as exc:
+            # reading keeps the last known state (plan shows no change); anything else must fail loudly
+            add = diags.add_warning if action.startswith("Reading") else diags.add_error
+            add(f"Gateway '{gateway}' is not answering", f"{action}: {exc}")
         except LockgateError as exc:
             report(diags, action, exc)
         except ValidationError as exc:

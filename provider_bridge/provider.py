@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+from lockgate.provider_bridge.endpoints import lookup
 from lockgate.provider_bridge.resources.api_key import ApiKeyResource
 from lockgate.provider_bridge.resources.entities import (
     ConsumerGroupResource,
@@ -12,6 +14,7 @@ from lockgate.provider_bridge.resources.entities import (
     RouteResource,
 )
 from lockgate.provider_bridge.resources.runtimes import GatewayResource, MockLlmResource
+from lockgate.sdk import AdminClient
 from tf import iface
 from tf.schema import Schema
 from tf.utils import Diagnostics
@@ -32,6 +35,24 @@ RESOURCES: list[type[iface.Resource]] = [
 
 
 class LockgateProvider(iface.Provider):
+    """Terraform runs one provider process per command; it keeps one admin client per gateway for all calls."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, str], AdminClient] = {}
+        self._lock = threading.Lock()
+
+    def admin(self, gateway: str) -> AdminClient | None:
+        """The gateway's admin client, or None if no gateway of that name is registered."""
+        endpoint = lookup(gateway)
+        if endpoint is None:
+            return None
+        key = (gateway, endpoint.admin_url)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = endpoint.client()
+            return client
+
     def get_model_prefix(self) -> str:
         return f"{TYPE}_"
 

@@ -1,0 +1,75 @@
+"""IaC scale: synth and Terraform plan / apply / no-op plan / destroy times for a gateway with N consumers.
+
+Each consumer is one `lockgate_consumer` resource (how the provider models them today), all in one group.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+APP = """
+import sys
+from cdktn import App, TerraformStack
+from lockgate.constructs import Gateway
+
+N = int(sys.argv[1])
+app = App()
+stack = TerraformStack(app, "scale")
+gateway = Gateway(stack, "gateway", name=f"scale-{N}")
+group = gateway.add_consumer_group("bulk")
+for i in range(N):
+    gateway.add_consumer(f"c{i}", groups=[group], with_key=False)
+app.synth()
+"""
+
+
+def _timed(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> float:
+    started = time.monotonic()
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=3600)
+    if result.returncode not in ok:
+        raise RuntimeError(f"{' '.join(argv)} -> {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    return round(time.monotonic() - started, 2)
+
+
+def measure_iac(sizes: list[int]) -> list[dict[str, object]]:
+    from lockgate.cli.iac import terraform_binary, terraform_env
+
+    rows: list[dict[str, object]] = []
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix=f"lockgate-iac-{size}-") as tmp:
+            project = Path(tmp)
+            (project / "app.py").write_text(APP)
+            env = {
+                **terraform_env(project),
+                "LOCKGATE_HOME": str(project / "home"),
+                "CDKTF_OUTDIR": str(project / "out"),
+                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+            }
+            print(f"  IaC scale: {size} consumers ...", flush=True)
+            synth = _timed([sys.executable, "app.py", str(size)], project, env)
+            stack = project / "out" / "stacks" / "scale"
+            tf = terraform_binary()
+            _timed([tf, "init", "-input=false", "-no-color"], stack, env)
+            row: dict[str, object] = {"consumers": size, "resources": size + 2, "synth_s": synth}
+            try:
+                row["plan_s"] = _timed([tf, "plan", "-input=false", "-no-color", "-out=plan"], stack, env)
+                row["apply_s"] = _timed([tf, "apply", "-input=false", "-no-color", "plan"], stack, env)
+                row["noop_plan_s"] = _timed([tf, "plan", "-input=false", "-no-color", "-detailed-exitcode"], stack, env)
+            finally:
+                row["destroy_s"] = _timed(
+                    [tf, "destroy", "-auto-approve", "-input=false", "-no-color"], stack, env, ok=(0, 1)
+                )
+            rows.append(row)
+    return rows
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+    print(measure_iac([int(s) for s in sys.argv[1:]] or [100]))
