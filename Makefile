@@ -12,7 +12,11 @@ NODE_STAMP := $(NODE_DIR)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-.PHONY: setup demo demo-down test lint unit e2e clean
+# Benchmarks: wrk + nginx-light (apt), LiteLLM in its own virtualenv, plotting deps in ours.
+BENCH_STAMP := .bench/.installed
+LITELLM_VERSION := 1.106.2
+
+.PHONY: setup demo demo-down test lint unit e2e clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,5 +57,19 @@ test: $(STAMP) $(TF_LEGACY) $(NODE_STAMP) lint
 unit: $(STAMP)
 	$(BIN)/pytest -q -m "not e2e"
 
+$(BENCH_STAMP): $(STAMP)
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light)
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(PYTHON) -m venv .bench/litellm
+	.bench/litellm/bin/pip install -q 'litellm[proxy]==$(LITELLM_VERSION)'
+	@touch $@
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py
+
+bench-quick: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py --quick
+
 clean:
-	rm -rf $(VENV) cdktf.out .lockgate build
+	rm -rf $(VENV) cdktf.out .lockgate build .bench
