@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -37,11 +38,12 @@ def _machine() -> list[str]:
         int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
     )
     memory = f"{memory_kb / 1024 / 1024:.0f} GiB"
-    litellm = REPO / ".bench" / "litellm" / "bin" / "litellm"
+    litellm = _version([str(REPO / ".bench" / "litellm" / "bin" / "litellm"), "--version"])
+    litellm = litellm.replace("LiteLLM: Current Version = ", "LiteLLM ")
     return [
-        f"- CPU: {cpu}, {len([1 for ln in Path('/proc/cpuinfo').read_text().splitlines() if ln.startswith('processor')])} cores; memory {memory}",
+        f"- CPU: {cpu}, {os.cpu_count()} cores; memory {memory}",
         f"- Kernel {platform.release()}; Python {platform.python_version()}",
-        f"- {_version(['wrk', '--version'])}; {_version(['nginx', '-v'])}; {_version([str(litellm), '--version']).replace('LiteLLM: Current Version = ', 'LiteLLM ')}",
+        f"- {_version(['wrk', '--version'])}; {_version(['nginx', '-v'])}; {litellm}",
     ]
 
 
