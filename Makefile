@@ -21,7 +21,7 @@ LITELLM_VERSION := 1.106.2
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	@touch $@
 
 $(TF_LEGACY):
@@ -60,7 +60,6 @@ unit: $(STAMP)
 $(BENCH_STAMP): $(STAMP)
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light)
-	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(PYTHON) -m venv .bench/litellm
 	.bench/litellm/bin/pip install -q 'litellm[proxy]==$(LITELLM_VERSION)'
 	@touch $@
