@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -122,10 +122,9 @@ def _run(step: Callable[[], T]) -> T:
         return step()
     except IacError as exc:
         _fail(str(exc))
-        raise  # unreachable: _fail exits
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     sys.exit(1)
 

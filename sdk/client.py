@@ -51,6 +51,15 @@ def _raise_for(response: httpx.Response) -> None:
     raise error_for_status(response.status_code, message, field)
 
 
+def _json(body: BaseModel | None) -> Any:
+    return body.model_dump(mode="json") if body is not None else None
+
+
+def _result(response: httpx.Response) -> Any:
+    _raise_for(response)
+    return response.json() if response.status_code != 204 else None
+
+
 class _Transport:
     """One request: send, map transport failures and error statuses to SDK errors, return the JSON body."""
 
@@ -58,24 +67,20 @@ class _Transport:
         self._send = send
 
     def __call__(self, method: str, path: str, body: BaseModel | None = None) -> Any:
-        json = body.model_dump(mode="json") if body is not None else None
         try:
-            response = self._send(method, path, json=json)
+            response = self._send(method, path, json=_json(body))
         except httpx.TransportError as exc:
             raise TransportError(f"admin API unreachable: {exc}") from exc
-        _raise_for(response)
-        return response.json() if response.status_code != 204 else None
+        return _result(response)
 
 
 class _AsyncTransport(_Transport):
     async def __call__(self, method: str, path: str, body: BaseModel | None = None) -> Any:
-        json = body.model_dump(mode="json") if body is not None else None
         try:
-            response = await self._send(method, path, json=json)
+            response = await self._send(method, path, json=_json(body))
         except httpx.TransportError as exc:
             raise TransportError(f"admin API unreachable: {exc}") from exc
-        _raise_for(response)
-        return response.json() if response.status_code != 204 else None
+        return _result(response)
 
 
 class Entities(Generic[Spec, Rec]):
