@@ -25,16 +25,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0, status: int | None = 200) -> None:
+    """Wait until `url` answers `status` (any status if None)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
         try:
-            if httpx.get(url, timeout=0.5).status_code == 200:
-                return
+            answer: int | None = httpx.get(url, timeout=0.5).status_code
         except httpx.HTTPError:
-            pass
+            answer = None
+        if answer is not None and status in (None, answer):
+            return
         time.sleep(0.05)
     raise RuntimeError(f"{url} not healthy after {timeout}s")
 
@@ -109,6 +111,8 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
         process = lockgate(*args, log=tmp_path / f"gateway-{len(started)}.log")
         started.append(process)
         wait_healthy(f"http://127.0.0.1:{admin}/health", process)
+        if workers > 1:  # the workers listen once they have compiled the published config
+            wait_healthy(f"http://127.0.0.1:{proxy}/", process, status=None)
         return Gateway(f"http://127.0.0.1:{proxy}", f"http://127.0.0.1:{admin}", token, process, data_dir)
 
     yield start

@@ -267,31 +267,31 @@ def test_async_admin_client(start_gateway: Callable, mock_llm: str) -> None:
 
 def test_several_workers_share_one_port_one_limit_and_one_usage_ledger(start_gateway: Callable, mock_llm: str) -> None:
     gateway = start_gateway(workers=2)
-    key = configure(gateway, mock_llm)  # alice: 2 requests per minute
-    time.sleep(0.6)  # workers pick up the published config
-    statuses = []
-    for _ in range(8):  # a new connection each time: the kernel spreads them over the workers
-        with httpx.Client() as fresh:
-            statuses.append(
-                fresh.post(
-                    gateway.proxy_url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"}
-                ).status_code
-            )
-    assert sorted(statuses) == [200, 200] + [429] * 6
-    workers = {p.pid for p in psutil_children(gateway.process.pid)}
-    assert len(workers) == 2
-    time.sleep(1.3)  # workers add their usage to the store every second
-    with gateway.admin() as admin:
-        assert admin.consumers.usage("alice").requests == 2
-        admin.consumer_groups.update(ConsumerGroup(name="free", rate_limit=RateLimit(requests=100, window_s=60)))
-    time.sleep(0.6)
-    with httpx.Client() as fresh:
-        assert (
-            fresh.post(
-                gateway.proxy_url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"}
+    key = configure(gateway, mock_llm)  # alice: 2 requests per minute; bob: no limit
+
+    def fresh_post(api_key: str) -> int:
+        with httpx.Client() as fresh:  # a new connection each time: the kernel spreads them over the workers
+            return fresh.post(
+                gateway.proxy_url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {api_key}"}
             ).status_code
-            == 200
-        )
+
+    def eventually(check: Callable[[], bool], seconds: float = 10.0) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if check():
+                return True
+            time.sleep(0.1)
+        return False
+
+    bob = "bob-key-0123456789abcdef"
+    assert eventually(lambda: all(fresh_post(bob) == 200 for _ in range(6))), "workers never served the new config"
+    statuses = [fresh_post(key) for _ in range(8)]
+    assert sorted(statuses) == [200, 200] + [429] * 6
+    assert len(psutil_children(gateway.process.pid)) == 2
+    with gateway.admin() as admin:
+        assert eventually(lambda: admin.consumers.usage("alice").requests == 2)  # workers flush every second
+        admin.consumer_groups.update(ConsumerGroup(name="free", rate_limit=RateLimit(requests=100, window_s=60)))
+    assert eventually(lambda: fresh_post(key) == 200)
 
 
 def psutil_children(pid: int) -> list[Any]:
