@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from lockgate.constructs._resource import entity_name, lockgate_resource
+from lockgate.constructs.errors import validate
 from lockgate.sdk import GatewayRuntime, GatewaySettings, MockLlmRuntime
 
 from constructs import Construct
@@ -37,8 +38,6 @@ class Gateway(Construct):
         self.name = entity_name(self, name)
         settings = {"max_body_bytes": max_body_bytes} if max_body_bytes is not None else None
         if settings is not None:
-            from lockgate.constructs.errors import validate
-
             validate(GatewaySettings, settings, self.node.path, set())
         self.resource = lockgate_resource(
             self,

@@ -33,8 +33,7 @@ class DataPlane:
     def __init__(
         self, snapshot: Snapshot, pool: UpstreamPool, ledger: UsageLedger, limiter: Limiter | None = None
     ) -> None:
-        self.snapshot = snapshot
-        gc.freeze()
+        self.install(snapshot)
         self.pool = pool
         self.ledger = ledger
         self.limiter: Limiter = limiter or FixedWindowLimiter()
