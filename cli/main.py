@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable
@@ -28,6 +29,10 @@ def serve(
     admin_port: int = 8001,
     admin_token_file: Annotated[Path | None, typer.Option(help="File holding the admin token.")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Data-plane processes sharing the proxy port.")] = 1,
+    name: Annotated[str | None, typer.Option(help="The gateway's name, reported by /health.")] = None,
+    instance_id: Annotated[
+        str | None, typer.Option(help="Reported by /health, so a starter can tell its process from another (random).")
+    ] = None,
 ) -> None:
     """Run a standalone gateway: admin API and proxy in one process."""
     from lockgate.gateway_runtime import ConfigFileError, ServeSettings, run
@@ -40,7 +45,9 @@ def serve(
             token = admin_token_file.read_text().strip()
         except OSError as exc:
             _fail(f"--admin-token-file {admin_token_file}: cannot read: {exc.strerror}")
-    settings = ServeSettings(data_dir, admin_host, admin_port, proxy_host, proxy_port, config, token, workers)
+    settings = ServeSettings(data_dir, admin_host, admin_port, proxy_host, proxy_port, config, token, workers, name)
+    if instance_id:
+        settings = dataclasses.replace(settings, instance_id=instance_id)
     try:
         run(settings)
     except (ConfigFileError, CompileError) as exc:

@@ -9,8 +9,9 @@ import secrets
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
@@ -22,6 +23,7 @@ from lockgate.gateway_runtime.control.service import ControlPlane
 from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
 from lockgate.gateway_runtime.worker import LIMITS_FILE
+from lockgate.sdk import Health
 
 log = logging.getLogger("lockgate")
 USAGE_FLUSH_INTERVAL_S = 1.0
@@ -37,6 +39,8 @@ class ServeSettings:
     config_file: Path | None = None
     admin_token: str | None = None
     workers: int = 1
+    name: str | None = None
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 class _Uvicorn(uvicorn.Server):
@@ -77,7 +81,7 @@ async def serve(settings: ServeSettings) -> None:
         await web.TCPSite(runner, settings.proxy_host, settings.proxy_port, backlog=2048).start()
     admin = _Uvicorn(
         uvicorn.Config(
-            create_admin_app(control, token),
+            create_admin_app(control, token, Health(status="ok", name=settings.name, instance_id=settings.instance_id)),
             host=settings.admin_host,
             port=settings.admin_port,
             log_level="warning",

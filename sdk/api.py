@@ -80,6 +80,14 @@ class ErrorResponse(StrictModel):
     error: ErrorBody
 
 
+class Health(StrictModel):
+    """`GET /health` (no token): liveness, and whom it reached, so a caller can tell its gateway from another one."""
+
+    status: str
+    name: str | None = Field(default=None, description="The gateway's name (`lockgate serve --name`).")
+    instance_id: str = Field(description="Unique per process start (`--instance-id`, random by default).")
+
+
 class Status(StrictModel):
     """Health and the configuration version the data plane is serving."""
 

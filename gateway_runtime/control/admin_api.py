@@ -5,6 +5,7 @@ offending field so that the Terraform provider can attach its diagnostic to the 
 """
 
 import hmac
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -24,6 +25,7 @@ from lockgate.sdk import (
     ErrorResponse,
     GatewayConfig,
     GatewaySettings,
+    Health,
     LlmUpstream,
     Route,
     RouteRecord,
@@ -64,8 +66,9 @@ def _describe_validation(exc: RequestValidationError) -> tuple[int, str, list[st
     return 422, f"{path}: {message}" + (f" (and {more} more problem(s))" if more else ""), loc
 
 
-def create_admin_app(control: ControlPlane, admin_token: str) -> FastAPI:
+def create_admin_app(control: ControlPlane, admin_token: str, identity: Health | None = None) -> FastAPI:
     bearer = HTTPBearer(auto_error=False)
+    identity = identity or Health(status="ok", instance_id=uuid.uuid4().hex)
 
     async def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), admin_token.encode()):
@@ -83,9 +86,9 @@ def create_admin_app(control: ControlPlane, admin_token: str) -> FastAPI:
         return _error(status, message, field)
 
     @app.get("/health", tags=["status"])
-    async def health() -> dict[str, str]:
-        """Liveness, without authentication."""
-        return {"status": "ok"}
+    async def health() -> Health:
+        """Liveness and identity (the gateway's name and instance id), without authentication."""
+        return identity
 
     api = APIRouter(dependencies=[Depends(require_token)])
 
