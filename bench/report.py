@@ -11,6 +11,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "bench" / "chart.png"
+# The data plane's dependencies: a change in the figures is traced to code or to one of these (requirements.lock).
+DATA_PLANE_PACKAGES = ("aiohttp", "uvloop", "orjson", "pydantic", "google-re2", "fastapi", "uvicorn")
 
 
 def _row(rows: list[dict[str, Any]], target: str, scenario: str) -> dict[str, Any]:
@@ -45,6 +47,19 @@ def _machine() -> list[str]:
         f"- Kernel {platform.release()}; Python {platform.python_version()}",
         f"- {_version(['wrk', '--version'])}; {_version(['nginx', '-v'])}; {litellm}",
     ]
+
+
+def dependency_versions() -> str:
+    """The installed versions of the data plane's dependencies, as one line for BENCHMARKS.md."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return "; ".join(f"{name} {installed(name)}" for name in DATA_PLANE_PACKAGES)
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -171,6 +186,9 @@ Written by `{"make bench-quick" if quick else "make bench"}` on {datetime.date.t
 
 ## Machine
 {chr(10).join(_machine())}
+
+## Dependency versions
+Installed from `requirements.lock` (`make lock` changes it): {dependency_versions()}.
 
 ## How
 - `make bench` (full) or `make bench-quick` (about 3 minutes). Both install wrk and nginx-light (apt) and LiteLLM

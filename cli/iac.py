@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lockgate.cli.app_errors import app_error
+
 
 class IacError(RuntimeError):
     """A step failed; the message says which and how to fix it."""
@@ -38,7 +40,7 @@ def synth(root: Path) -> list[str]:
     env = {**os.environ, "CDKTF_OUTDIR": str(out_dir(root)), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     result = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        raise IacError(f"synth failed (`{app}` exited {result.returncode}):\n{result.stderr.strip()}")
+        raise IacError(f"synth failed (`{app}` exited {result.returncode}): {app_error(result.stderr, app, root)}")
     manifest = json.loads((out_dir(root) / "manifest.json").read_text())
     return sorted(manifest["stacks"])
 
@@ -54,7 +56,14 @@ def terraform_env(root: Path) -> dict[str, str]:
     from lockgate.provider_bridge.mirror import install
 
     config = install(root / ".lockgate" / "terraform")
-    return {**os.environ, "TF_CLI_CONFIG_FILE": str(config), "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
+    return {
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": str(config),
+        "CHECKPOINT_DISABLE": "1",
+        "TF_IN_AUTOMATION": "1",
+        # the provider's launcher runs the interpreter lockgate is installed in (python3 on PATH without it)
+        "LOCKGATE_PYTHON": sys.executable,
+    }
 
 
 def stack_dir(root: Path, stack: str, stacks: list[str]) -> Path:
@@ -78,12 +87,15 @@ def terraform(root: Path, stack: str, *args: str, synthesize: bool = True, captu
     )
     if init.returncode != 0:
         raise IacError(f"terraform init failed for stack {stack!r}:\n{init.stdout[-2000:]}{init.stderr[-2000:]}")
+    command, *rest = args
+    # Terraform colours its output even when it goes to a file or a CI log: only a terminal gets colours
+    argv = [binary, command, *([] if sys.stdout.isatty() and not capture else ["-no-color"]), *rest]
     if capture:
-        result = subprocess.run([binary, *args], cwd=directory, env=env, capture_output=True, text=True)
+        result = subprocess.run(argv, cwd=directory, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise IacError(result.stderr.strip() or result.stdout.strip())
         return result.stdout
-    return subprocess.run([binary, *args], cwd=directory, env=env).returncode
+    return subprocess.run(argv, cwd=directory, env=env).returncode
 
 
 def _known_stacks(root: Path) -> list[str]:

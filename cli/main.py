@@ -10,9 +10,35 @@ from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from lockgate.cli.rendering import LockgateCommand, LockgateGroup
+from typer.core import TyperCommand
 
 T = TypeVar("T")
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="lockgate: an AI gateway managed as code.")
+app = typer.Typer(
+    cls=LockgateGroup, no_args_is_help=True, add_completion=False, help="lockgate: an AI gateway managed as code."
+)
+Stack = Annotated[str, typer.Argument(metavar="STACK", help="A stack of the CDK app (`lockgate synth` lists them).")]
+AutoApprove = Annotated[
+    bool, typer.Option("--auto-approve", help="Apply without asking (needed when stdin is not a terminal).")
+]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"lockgate {version('lockgate')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print lockgate's version and exit."),
+    ] = False,
+) -> None:
+    """lockgate: an AI gateway managed as code."""
 
 
 @app.command()
@@ -83,30 +109,58 @@ def synth_command() -> None:
 
 
 @app.command()
-def deploy(stack: str, auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False) -> None:
+def deploy(stack: Stack, auto_approve: AutoApprove = False) -> None:
     """Synthesise, then `terraform apply` STACK with the lockgate provider (installed offline)."""
-    _terraform(stack, "apply", "-input=false", *(["-auto-approve"] if auto_approve else []))
+    _terraform(stack, "apply", *_approval("deploy", stack, auto_approve))
 
 
 @app.command()
-def diff(stack: str) -> None:
+def diff(stack: Stack) -> None:
     """Show what a deploy would change. Exit 0: no changes, 2: changes, 1: error."""
     _terraform(stack, "plan", "-input=false", "-detailed-exitcode")
 
 
 @app.command()
-def destroy(stack: str, auto_approve: Annotated[bool, typer.Option("--auto-approve")] = False) -> None:
+def destroy(stack: Stack, auto_approve: AutoApprove = False) -> None:
     """Destroy everything STACK deployed (stops its runtimes and frees their ports)."""
-    _terraform(stack, "destroy", "-input=false", *(["-auto-approve"] if auto_approve else []))
+    _terraform(stack, "destroy", *_approval("destroy", stack, auto_approve))
 
 
 @app.command()
-def output(stack: str, name: str) -> None:
-    """Print one output of a deployed STACK, raw (sensitive ones included)."""
+def output(
+    stack: Stack,
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="The output; without it, list them all.")] = None,
+) -> None:
+    """Print one output of a deployed STACK, raw (sensitive ones included); without NAME, list them all."""
     from lockgate.cli import iac
 
-    value = _run(lambda: iac.terraform(_root(), stack, "output", "-raw", name, synthesize=False, capture=True))
+    args = ("output", "-raw", name) if name else ("output",)
+    value = _run(lambda: iac.terraform(_root(), stack, *args, synthesize=False, capture=True))
     typer.echo(value, nl=False)
+
+
+@app.command("admin-token")
+def admin_token(
+    stack: Stack,
+    gateway: Annotated[str | None, typer.Option(help="The gateway, when STACK has more than one.")] = None,
+) -> None:
+    """Print the admin token of STACK's gateway (read from the file its admin_token_ref names), for scripts."""
+    from lockgate.cli import state
+
+    token = _run(lambda: state.gateway(_root(), stack, gateway).admin_token())
+    typer.echo(token)
+
+
+def _approval(verb: str, stack: str, auto_approve: bool) -> list[str]:
+    """Terraform's flags for approving: asked at a terminal, refused up front where nobody can answer."""
+    if auto_approve:
+        return ["-input=false", "-auto-approve"]
+    if not sys.stdin.isatty():
+        _fail(
+            f"{verb} {stack}: Terraform needs approval and stdin is not a terminal: "
+            f"pass --auto-approve (lockgate {verb} {stack} --auto-approve)"
+        )
+    return []  # Terraform shows the plan and asks
 
 
 def _terraform(stack: str, *args: str) -> None:
@@ -136,5 +190,14 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-if __name__ == "__main__":
+for _info in app.registered_commands:  # every command renders its usage and flags the same way
+    _info.cls = LockgateCommand if _info.cls in (None, TyperCommand) else _info.cls
+
+
+def main() -> None:
+    """The `lockgate` console script."""
     app()
+
+
+if __name__ == "__main__":
+    main()

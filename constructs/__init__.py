@@ -7,10 +7,10 @@ if __name__ == "constructs":  # imported by its bare folder name from the reposi
 else:
     from lockgate.constructs.consumers import Consumer, ConsumerGroup
     from lockgate.constructs.errors import ConstructValidationError
+    from lockgate.constructs.limits import RateLimit
     from lockgate.constructs.route import Policy, Route
     from lockgate.constructs.runtime import Gateway, MockLlm
     from lockgate.constructs.upstream import LlmUpstream
-    from lockgate.sdk import RateLimit
 
     __all__ = [
         "ConstructValidationError",

@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ai_studio import ENVIRONMENTS, AiStudioStack
 from cdktn import App
 from demo import DemoStack
+from lockgate.constructs import ConstructValidationError
 
 
 def build(app: App) -> App:
@@ -21,4 +22,7 @@ def build(app: App) -> App:
 
 
 if __name__ == "__main__":
-    build(App()).synth()
+    try:
+        build(App()).synth()
+    except ConstructValidationError as error:  # it names the construct, the field and the fix: no traceback needed
+        sys.exit(f"error: {error}")

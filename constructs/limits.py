@@ -1,0 +1,58 @@
+"""RateLimit for construct code: the SDK's model, whose errors name the field, the value and the allowed range
+(and, when it is built inside a construct, that construct's path and the line) instead of a pydantic traceback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import lockgate.sdk
+from lockgate.constructs.errors import ConstructValidationError, describe
+from lockgate.sdk import RateLimit as RateLimitModel
+from pydantic import ValidationError
+
+from constructs import Construct
+
+# frames in these folders are lockgate's own (the SDK's factories, this module): the user's code is further out
+_OWN = (Path(__file__).resolve().parent, Path(lockgate.sdk.__file__).resolve().parent)
+
+
+class RateLimit(RateLimitModel):
+    """At most `requests` requests per consumer per window: `RateLimit.per_minute(600)`, `.per_second(10)`."""
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            problems = "; ".join(f"RateLimit.{problem}" for problem in describe(RateLimitModel, exc))
+            raise ConstructValidationError(_where(sys._getframe(1)) + problems) from None
+
+
+def _where(frame: FrameType | None) -> str:
+    """ "PATH (FILE:LINE): " for the construct whose code built the RateLimit, "" outside any construct.
+
+    The limit is an argument (`add_consumer_group("gold", rate_limit=RateLimit.per_minute(-5))`), evaluated before
+    the construct it is for exists: the nearest is the one running the code, and the line says which call."""
+    location = ""
+    while frame is not None:
+        file = Path(frame.f_code.co_filename)
+        internal = any(file.is_relative_to(folder) for folder in _OWN) or "pydantic" in file.parts
+        if not internal and not location:
+            location = f"{_relative(file)}:{frame.f_lineno}"
+        scope = frame.f_locals.get("self")
+        if not internal and isinstance(scope, Construct):
+            try:
+                return f"{scope.node.path} ({location}): "
+            except Exception:  # a construct whose __init__ has not reached super().__init__ yet has no node
+                return f"{location}: "
+        frame = frame.f_back
+    return ""
+
+
+def _relative(file: Path) -> str:
+    try:
+        return str(file.relative_to(Path.cwd()))
+    except ValueError:
+        return str(file)
