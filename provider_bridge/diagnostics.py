@@ -1,14 +1,40 @@
-"""Turn validation and admin API errors into Terraform diagnostics on the right attribute."""
+"""Turn validation and admin API errors into Terraform diagnostics on the right attribute.
+
+Two rules hold for every diagnostic built here:
+- a value Terraform does not know yet (a variable during `validate`, another resource's computed attribute during
+  `plan`) is never validated or shown: `tf` hands it over as `Unknown`, or as a msgpack ExtType when Terraform refined
+  it (code 12: "unknown, but starts with 'gw-'");
+- the value of a hidden field (a sensitive attribute, or a SecretRef field, where a rejected value may be a pasted
+  key) is never shown, neither in our "Got ..." nor inside the model's own message.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from lockgate.provider_bridge.schema import spec_values
+from lockgate.provider_bridge.schema import nested_model, parse, secret_fields
 from lockgate.sdk import ApiError, LockgateError
+from msgpack import ExtType
 from pydantic import BaseModel, ValidationError
 from tf.types import Unknown
 from tf.utils import Diagnostics
+
+HIDDEN = "(hidden)"
+
+
+def is_unknown(value: Any) -> bool:
+    return value is Unknown or isinstance(value, ExtType)
+
+
+def contains_unknown(value: Any) -> bool:
+    if is_unknown(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_unknown(v) for v in value)
+    return False
 
 
 def tf_path(loc: Any) -> list[Any]:
@@ -16,30 +42,61 @@ def tf_path(loc: Any) -> list[Any]:
     return [(part,) if isinstance(part, int) else str(part) for part in loc]
 
 
-def _contains_unknown(value: Any) -> bool:
-    if value is Unknown:
-        return True
-    if isinstance(value, dict):
-        return any(_contains_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_contains_unknown(v) for v in value)
+def is_hidden(model: type[BaseModel], loc: tuple[Any, ...], sensitive: Collection[str] = ()) -> bool:
+    """Whether the field at `loc` (or a block around it) is sensitive or a SecretRef."""
+    current: type[BaseModel] | None = model
+    for depth, part in enumerate(loc):
+        if current is None or not isinstance(part, str) or part not in current.model_fields:
+            return False
+        if (depth == 0 and part in sensitive) or part in secret_fields(current):
+            return True
+        current = nested_model(current.model_fields[part])
     return False
 
 
-def validate_known(diags: Diagnostics, model: type[BaseModel], values: dict[str, Any], label: str) -> None:
-    """Validate what is known at plan time; fields still unknown (computed elsewhere) are checked at apply."""
-    unknown = {k for k, v in values.items() if _contains_unknown(v)}
+def _scrub(message: str, value: Any) -> str:
+    if isinstance(value, str) and len(value) >= 4:
+        message = message.replace(value, HIDDEN)
+    return message
+
+
+def report_invalid(
+    diags: Diagnostics,
+    exc: ValidationError,
+    model: type[BaseModel],
+    label: str,
+    sensitive: Collection[str] = (),
+    prefix: tuple[str, ...] = (),
+    skip: Collection[str] = (),
+) -> None:
+    """One diagnostic per pydantic error, on its attribute (`prefix` + loc), never showing a hidden value."""
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if (loc and loc[0] in skip) or (not loc and skip):
+            continue  # about a field still unknown, or (root validator) about an object missing one
+        hidden = is_hidden(model, loc, sensitive)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if hidden:
+            message = _scrub(message, error.get("input"))
+        shown = ""
+        if "input" in error and error["type"] != "missing":
+            shown = " The value is not shown (sensitive)." if hidden else f" Got {error['input']!r}."
+        field = ".".join(str(p) for p in loc)
+        summary = f"Invalid {label}" + (f": {field}" if field else "") + f": {message}"
+        diags.add_error(summary, f"{message}.{shown}".replace("..", "."), path=tf_path((*prefix, *loc)) or None)
+
+
+def validate_known(
+    diags: Diagnostics, model: type[BaseModel], values: dict[str, Any], label: str, sensitive: Collection[str] = ()
+) -> None:
+    """Validate what is known now; fields still unknown are validated when known (Terraform validates again at
+    plan with variables known, and the provider validates at apply)."""
+    unknown = {k for k, v in values.items() if contains_unknown(v)}
     known = {k: v for k, v in values.items() if k not in unknown}
     try:
-        model.model_validate(spec_values(model, known))
+        parse(model, known)
     except ValidationError as exc:
-        for error in exc.errors():
-            loc = error["loc"]
-            if loc and loc[0] in unknown:
-                continue
-            message = str(error["msg"]).removeprefix("Value error, ")
-            shown = f" Got {error['input']!r}." if "input" in error and error["type"] != "missing" else ""
-            diags.add_error(f"Invalid {label}: {message}", f"{message}.{shown}".replace("..", "."), path=tf_path(loc))
+        report_invalid(diags, exc, model, label, sensitive, skip=unknown)
 
 
 def report(diags: Diagnostics, action: str, exc: LockgateError) -> None:

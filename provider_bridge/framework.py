@@ -11,8 +11,11 @@ from contextlib import contextmanager, suppress
 from typing import Any, ClassVar
 
 import grpc
-from lockgate.provider_bridge.diagnostics import report, validate_known
-from lockgate.provider_bridge.schema import fill_defaults, model_block, spec_values, state_values
+import msgpack
+from lockgate.provider_bridge import endpoints
+from lockgate.provider_bridge.diagnostics import report, report_invalid, validate_known
+from lockgate.provider_bridge.endpoints import WrongGateway
+from lockgate.provider_bridge.schema import fill_defaults, model_block, parse, state_values
 from lockgate.sdk import LockgateError, NotFound, TransportError
 from lockgate.sdk.client import Entities
 from pydantic import BaseModel, ValidationError
@@ -28,7 +31,18 @@ IMPORT_FORMAT = "GATEWAY/NAME"
 
 
 class PlanningServicer(ProviderServicer):
-    """`tf` plans creates without asking the resource; route creates through `Resource.plan` too (defaults)."""
+    """What `tf` leaves out: creates planned by `Resource.plan` (defaults), and destroys planned at all.
+
+    `tf` answers GetMetadata with plan_destroy but not GetProviderSchema, which is where Terraform reads it; so
+    Terraform (>= 1.3) never told the provider about a destroy before applying it. Now it does, and a resource
+    may react in `plan_destroy` (the gateway records that it is going; see endpoints).
+    """
+
+    def GetProviderSchema(self, request: pb.GetProviderSchema.Request, context: grpc.ServicerContext) -> Any:
+        response = super().GetProviderSchema(request, context)
+        response.server_capabilities.plan_destroy = True
+        response.server_capabilities.get_provider_schema_optional = True
+        return response
 
     def PlanResourceChange(self, request: pb.PlanResourceChange.Request, context: grpc.ServicerContext) -> Any:
         type_name = request.type_name
@@ -36,10 +50,16 @@ class PlanningServicer(ProviderServicer):
         diags = Diagnostics()
         _, prior = _decode_state(diags, attrs, blocks, request.prior_state)
         proposed_enc, proposed = _decode_state(diags, attrs, blocks, request.proposed_new_state)
-        if prior is not None or proposed is None or diags.has_errors():
+        if diags.has_errors() or (prior is None) == (proposed is None):
             return super().PlanResourceChange(request, context)
         inst = self.app.new_resource(self._get_res_cls(type_name))
-        planned = inst.plan(PlanContext(diags, type_name, changed_fields=set(proposed)), None, proposed)
+        ctx = PlanContext(diags, type_name, changed_fields=set(proposed or prior or {}))
+        if proposed is None:  # destroy: the planned state is null
+            if isinstance(inst, ModelResource):
+                inst.plan_destroy(ctx, prior or {})
+            null = pb.DynamicValue(msgpack=msgpack.packb(None))
+            return pb.PlanResourceChange.Response(planned_state=null, diagnostics=diags.to_pb())
+        planned = inst.plan(ctx, None, proposed)
         return pb.PlanResourceChange.Response(
             planned_state=_encode_state(attrs, blocks, planned, proposed_enc), diagnostics=diags.to_pb()
         )
@@ -76,7 +96,7 @@ class ModelResource(iface.Resource):
 
     def validate(self, diags: Diagnostics, type_name: str, config: dict[str, Any]) -> None:
         super().validate(diags, type_name, config)
-        validate_known(diags, self.model, config, type_name)
+        validate_known(diags, self.model, config, type_name, self.sensitive)
 
     def plan(self, ctx: PlanContext, current: dict[str, Any] | None, planned: dict[str, Any]) -> dict[str, Any]:
         planned = fill_defaults(self.model, planned)
@@ -86,8 +106,19 @@ class ModelResource(iface.Resource):
                     planned[attr.name] = Unknown
         return planned
 
+    def plan_destroy(self, ctx: PlanContext, current: dict[str, Any]) -> None:
+        """Called when Terraform plans to destroy this resource (the plan may be applied by another process)."""
+
     def spec(self, state: dict[str, Any]) -> BaseModel:
-        return self.model.model_validate(spec_values(self.model, state))
+        return parse(self.model, state)
+
+    def checked_spec(self, diags: Diagnostics, state: dict[str, Any]) -> BaseModel | None:
+        """The model of `state`, or None with diagnostics on the attributes: values first known at apply."""
+        try:
+            return self.spec(state)
+        except ValidationError as exc:
+            report_invalid(diags, exc, self.model, f"lockgate_{self.name}", self.sensitive)
+            return None
 
     def upgrade(self, ctx: Any, version: int, old: dict[str, Any]) -> dict[str, Any]:
         return old  # schema version 0 only, so far
@@ -118,21 +149,26 @@ class EntityResource(ModelResource):
     # -- helpers ------------------------------------------------------------------------------------------
     @contextmanager
     def _api(self, diags: Diagnostics, gateway: str, action: str) -> Iterator[Entities[Any, Any] | None]:
-        """The entity API of a running gateway (None if it is not running); errors become diagnostics."""
-        client = self.provider.admin(gateway)
-        if client is None:
-            yield None
-            return
+        """The entity API of the registered gateway (None if none is registered); errors become diagnostics.
+
+        Reading keeps the last known state when the gateway cannot be asked (plan shows no change); anything else
+        fails loudly. The provider checks that the process answering is the registered one before any call.
+        """
+        add = diags.add_warning if action.startswith("Reading") else diags.add_error
         try:
+            client = self.provider.admin(gateway)
+            if client is None:
+                yield None
+                return
             yield getattr(client, self.kind)
+        except WrongGateway as exc:
+            add(f"Gateway '{gateway}' is not the process registered for it", f"{action}: {exc}", path=["gateway"])
         except TransportError as exc:
-            # reading keeps the last known state (plan shows no change); anything else must fail loudly
-            add = diags.add_warning if action.startswith("Reading") else diags.add_error
-            add(f"Gateway '{gateway}' is not answering", f"{action}: {exc}")
+            add(f"Gateway '{gateway}' is not answering", f"{action}: {exc}", path=["gateway"])
         except LockgateError as exc:
             report(diags, action, exc)
         except ValidationError as exc:
-            diags.add_error(f"{action} failed", str(exc))
+            report_invalid(diags, exc, self.model, f"lockgate_{self.name}", self.sensitive)
 
     def _unreachable(self, diags: Diagnostics, gateway: str) -> None:
         diags.add_error(
@@ -183,10 +219,25 @@ class EntityResource(ModelResource):
         return current
 
     def delete(self, ctx: DeleteContext, current: dict[str, Any]) -> None:
-        with self._api(ctx.diagnostics, current["gateway"], f"Deleting {self.name}") as api:
+        gateway, name = current["gateway"], current["name"]
+        if endpoints.destroy_planned(gateway):
+            # the gateway's own destroy removes everything in it, whoever created it: a delete it refuses (an
+            # entity added through the admin API still uses this one) or cannot answer is left to that destroy
+            diags = Diagnostics()
+            self._delete(diags, gateway, name)
+            if diags.has_errors():
+                ctx.diagnostics.add_warning(
+                    f"{self.name} '{name}' is left to the destroy of gateway '{gateway}'",
+                    "; ".join(d.summary for d in diags.diagnostics),
+                )
+            return
+        self._delete(ctx.diagnostics, gateway, name)
+
+    def _delete(self, diags: Diagnostics, gateway: str, name: str) -> None:
+        with self._api(diags, gateway, f"Deleting {self.name}") as api:
             if api is not None:
                 with suppress(NotFound):
-                    api.delete(current["name"])
+                    api.delete(name)
 
     def import_(self, ctx: ImportContext, id: str) -> dict[str, Any] | None:
         gateway, _, name = id.partition("/")

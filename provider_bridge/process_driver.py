@@ -1,4 +1,8 @@
-"""The `process` runtime driver: start a lockgate process detached, wait until healthy, stop it by PID."""
+"""The `process` runtime driver: start a lockgate process detached, wait until it is ready, stop it by PID.
+
+"Ready" is decided by the caller (`ready(pid)`): a gateway is ready when /health answers with the instance id it was
+started with, so another gateway already on the port can never pass for it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -27,8 +32,46 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def start(args: list[str], log_path: Path, health_url: str) -> int:
-    """Run `lockgate ARGS` in its own session (it outlives Terraform) and wait for `health_url` to answer 200."""
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something listens on host:port (SO_REUSEADDR: connections in TIME_WAIT do not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+                inodes.add(fields[9])  # state 0A = LISTEN
+    return inodes
+
+
+def port_holder(port: int) -> str | None:
+    """'pid N (command line)' of the process listening on `port`, if this user may see it."""
+    inodes = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                return f"pid {proc.name} ({command[:200]})"
+    return None
+
+
+def start(args: list[str], log_path: Path, ready: Callable[[int], bool]) -> int:
+    """Run `lockgate ARGS` in its own session (it outlives Terraform) and wait until `ready(pid)`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(
@@ -42,11 +85,11 @@ def start(args: list[str], log_path: Path, health_url: str) -> int:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise DriverError(f"the process exited with status {process.returncode}:\n{_tail(log_path)}")
-        if healthy(health_url):
+        if ready(process.pid):
             return process.pid
         time.sleep(0.1)
     stop(process.pid)
-    raise DriverError(f"not healthy after {START_TIMEOUT_S:.0f}s at {health_url}:\n{_tail(log_path)}")
+    raise DriverError(f"not ready after {START_TIMEOUT_S:.0f}s:\n{_tail(log_path)}")
 
 
 def healthy(url: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from lockgate.provider_bridge.endpoints import lookup
+from lockgate.provider_bridge.endpoints import lookup, verify
 from lockgate.provider_bridge.resources.api_key import ApiKeyResource
 from lockgate.provider_bridge.resources.entities import (
     ConsumerGroupResource,
@@ -13,7 +13,8 @@ from lockgate.provider_bridge.resources.entities import (
     LlmUpstreamResource,
     RouteResource,
 )
-from lockgate.provider_bridge.resources.runtimes import GatewayResource, MockLlmResource
+from lockgate.provider_bridge.resources.gateway import GatewayResource
+from lockgate.provider_bridge.resources.mock_llm import MockLlmResource
 from lockgate.sdk import AdminClient
 from tf import iface
 from tf.schema import Schema
@@ -35,21 +36,26 @@ RESOURCES: list[type[iface.Resource]] = [
 
 
 class LockgateProvider(iface.Provider):
-    """Terraform runs one provider process per command; it keeps one admin client per gateway for all calls."""
+    """Terraform runs a provider process per walk; it keeps one admin client per gateway process for all calls."""
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[str, str], AdminClient] = {}
+        self._clients: dict[tuple[str, str, str], AdminClient] = {}
         self._lock = threading.Lock()
 
     def admin(self, gateway: str) -> AdminClient | None:
-        """The gateway's admin client, or None if no gateway of that name is registered."""
+        """The gateway's admin client, or None if no gateway of that name is registered.
+
+        Before the first call to a gateway process, its /health must name the registered instance (one request per
+        gateway per provider process): raises WrongGateway if another process answers, TransportError if none.
+        """
         endpoint = lookup(gateway)
         if endpoint is None:
             return None
-        key = (gateway, endpoint.admin_url)
+        key = (gateway, endpoint.admin_url, endpoint.instance_id)
         with self._lock:
             client = self._clients.get(key)
             if client is None:
+                verify(gateway, endpoint)
                 client = self._clients[key] = endpoint.client()
             return client
 

@@ -5,14 +5,18 @@
 
 A field with a default is optional + computed, and the plan fills the default in, so plans show real values and a
 second plan is empty. A field whose default is None is optional.
+
+Terraform numbers arrive as int or float; `spec_values` hands whole numbers to int fields as int, so the (strict) SDK
+models accept them. `secret_fields` names the SecretRef fields, whose values diagnostics never show.
 """
 
 from __future__ import annotations
 
 import types
 import typing
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
+from lockgate.sdk._base import SecretRef
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from tf import types as tft
@@ -125,6 +129,16 @@ def fill_defaults(model: type[BaseModel], values: dict[str, Any]) -> dict[str, A
     return out
 
 
+def _whole_numbers_as_int(annotation: Any, value: Any) -> Any:
+    """Terraform's number type has no int/float split: give int fields (and lists of them) ints where exact."""
+    annotation = _strip_annotated(_unwrap_optional(_strip_annotated(annotation))[0])
+    if annotation is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if get_origin(annotation) is list and isinstance(value, list):
+        return [_whole_numbers_as_int(get_args(annotation)[0], v) for v in value]
+    return value
+
+
 def spec_values(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
     """State -> model input: keep the model's own fields and drop nulls (so model defaults apply)."""
     out: dict[str, Any] = {}
@@ -133,8 +147,34 @@ def spec_values(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any
         if value is None:
             continue
         nested = nested_model(field)
-        out[name] = spec_values(nested, value) if nested is not None and isinstance(value, dict) else value
+        if nested is not None and isinstance(value, dict):
+            out[name] = spec_values(nested, value)
+        else:
+            out[name] = _whole_numbers_as_int(field.annotation, value)
     return out
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], values: dict[str, Any]) -> M:
+    """State -> SDK model, strictly (no str -> int coercion): what the gateway itself would accept."""
+    return model.model_validate(spec_values(model, values), strict=True)
+
+
+_SECRET_CHECKS = get_args(SecretRef)[1:]
+
+
+def _is_secret_ref(field: FieldInfo) -> bool:
+    if any(check in field.metadata for check in _SECRET_CHECKS):
+        return True  # `auth: SecretRef`: pydantic moved the Annotated metadata onto the field
+    inner, _ = _unwrap_optional(field.annotation)
+    return bool(inner == SecretRef)
+
+
+def secret_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Names of the model's SecretRef fields: a value rejected there may be a pasted secret."""
+    return frozenset(name for name, field in model.model_fields.items() if _is_secret_ref(field))
 
 
 def state_values(model: type[BaseModel], spec: dict[str, Any]) -> dict[str, Any]:

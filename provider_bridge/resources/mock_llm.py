@@ -1,0 +1,85 @@
+"""lockgate_mock_llm: the local OpenAI-compatible mock upstream as a process. Import ID: the NAME.
+
+`lockgate mock-llm` reports no instance id, so the port is checked before the start instead: a mock is only started
+on a port nothing listens on, and its /health can then only be its own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, cast
+
+from lockgate.provider_bridge import process_driver as driver
+from lockgate.provider_bridge.endpoints import lockgate_home
+from lockgate.provider_bridge.resources.process import ProcessResource, computed
+from lockgate.sdk import MockLlmRuntime
+from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, UpdateContext
+from tf.types import Number
+
+
+class MockLlmResource(ProcessResource):
+    name = "mock_llm"
+    label = "Mock LLM"
+    model = MockLlmRuntime
+    doc = "A local OpenAI-compatible mock LLM for demos and tests (`lockgate mock-llm`)."
+    ports = ("port",)
+    computed = (
+        computed("id", "The mock's name."),
+        computed("pid", "Process id.", Number()),
+        computed("base_url", "OpenAI base URL of the mock (use it as an llm_upstream's base_url)."),
+    )
+    replace_on = frozenset({"name", "chunks", "chunk_delay_ms", "latency_ms"})
+
+    @classmethod
+    def directory(cls, name: str) -> Path:
+        return lockgate_home() / "mocks" / name
+
+    def create(self, ctx: CreateContext, planned: dict[str, Any]) -> dict[str, Any] | None:
+        state = self.choose_ports(planned)
+        spec = cast(MockLlmRuntime | None, self.checked_spec(ctx.diagnostics, state))  # ints as ints: "8", not "8.0"
+        if spec is None or self.ports_taken(ctx.diagnostics, state):
+            return None
+        directory = self.directory(state["name"])
+        base = f"http://{state['host']}:{state['port']}"
+        args = [
+            *("mock-llm", "--host", state["host"], "--port", str(state["port"])),
+            *("--chunks", str(spec.chunks), "--chunk-delay-ms", str(spec.chunk_delay_ms)),
+            *("--latency-ms", str(spec.latency_ms)),
+        ]
+        try:
+            pid = driver.start(args, directory / "mock.log", lambda _pid: driver.healthy(base + "/health"))
+        except driver.DriverError as exc:
+            ctx.diagnostics.add_error(f"Mock LLM '{state['name']}' did not start", str(exc))
+            return None
+        self.keep_ports(state)
+        state = {**state, "id": state["name"], "pid": pid, "base_url": base + "/v1"}
+        (directory / "state.json").write_text(json.dumps(state))
+        return state
+
+    def read(self, ctx: ReadContext, current: dict[str, Any]) -> dict[str, Any] | None:
+        alive = driver.is_ours(int(current["pid"])) and driver.healthy(
+            current["base_url"].removesuffix("/v1") + "/health"
+        )
+        return current if alive else None
+
+    def update(self, ctx: UpdateContext, current: dict[str, Any], planned: dict[str, Any]) -> dict[str, Any] | None:
+        return planned
+
+    def delete(self, ctx: DeleteContext, current: dict[str, Any]) -> None:
+        driver.stop(int(current.get("pid") or 0))
+        shutil.rmtree(self.directory(current["name"]), ignore_errors=True)
+
+    def import_(self, ctx: ImportContext, id: str) -> dict[str, Any] | None:
+        try:
+            state: dict[str, Any] = json.loads((self.directory(id) / "state.json").read_text())
+        except (OSError, ValueError):
+            state = {}
+        if not state or not driver.is_ours(int(state["pid"])):
+            ctx.diagnostics.add_error(
+                f"Cannot import mock LLM {id!r}",
+                "Import ID is the mock's NAME; no running mock of that name is registered.",
+            )
+            return None
+        return state
