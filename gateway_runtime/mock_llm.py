@@ -5,6 +5,8 @@ Directives in the last user message drive failure modes for tests:
   mock:status=500       answer with that HTTP status and an OpenAI-style error
   mock:sleep=2000       wait that many ms before answering
   mock:invalid-json     answer 200 with a body that is not JSON
+  mock:text-status=500  answer with that HTTP status and a plain-text body (not an OpenAI error)
+  mock:bad-usage=1      report `usage` as [1] (=2: as {"prompt_tokens": "x", ...}), streamed or not
   mock:break-stream     send two chunks, then drop the connection
 """
 
@@ -46,12 +48,55 @@ def _split(text: str, parts: int) -> list[str]:
     return [p if i == 0 else " " + p for i, p in enumerate(pieces)]
 
 
+def _invalid(message: str, param: str | None) -> web.Response:
+    """A 400 the way OpenAI answers one."""
+    error = {"message": message, "type": "invalid_request_error", "param": param, "code": None}
+    return web.json_response({"error": error}, status=400)
+
+
+def _request_problem(body: object) -> tuple[str, str] | None:
+    """What OpenAI would reject in a chat request (the parts the mock reads), as (message, param)."""
+    if not isinstance(body, dict):
+        return "The request body must be a JSON object.", "body"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "'messages' must be a non-empty array.", "messages"
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            return f"Invalid type for 'messages[{index}]': expected an object, but got {type(message).__name__}.", (
+                f"messages[{index}]"
+            )
+        content = message.get("content")
+        if content is not None and not isinstance(content, str | list):
+            return f"Invalid type for 'messages[{index}].content': expected a string or an array.", (
+                f"messages[{index}].content"
+            )
+    if not isinstance(body.get("model", ""), str):
+        return "'model' must be a string.", "model"
+    return None
+
+
+def _text(content: object) -> str:
+    """A message's text: a string, or the text parts of a multi-part content array."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
 def create_mock_app(settings: MockSettings) -> web.Application:
     async def chat(request: web.Request) -> web.StreamResponse:
         if settings.api_key and request.headers.get("Authorization") != f"Bearer {settings.api_key}":
             return web.json_response({"error": {"message": "bad key", "type": "invalid_request_error"}}, status=401)
-        body: dict[str, Any] = orjson.loads(await request.read())
-        last = str((body.get("messages") or [{}])[-1].get("content", ""))
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError as exc:
+            return _invalid(f"We could not parse the JSON body of your request: {exc}.", None)
+        problem = _request_problem(body)
+        if problem is not None:
+            return _invalid(*problem)
+        last = _text(body["messages"][-1].get("content"))
         directives = {m.group(1): int(m.group(2) or 0) for m in _DIRECTIVE.finditer(last)}
         delay = directives.get("sleep", 0) / 1000 or settings.latency_ms / 1000
         if delay:
@@ -59,12 +104,16 @@ def create_mock_app(settings: MockSettings) -> web.Application:
         if "status" in directives:
             error = {"error": {"message": "mock failure", "type": "server_error", "code": None}}
             return web.json_response(error, status=directives["status"])
+        if "text-status" in directives:
+            return web.Response(status=directives["text-status"], text="Server got itself in trouble")
         if "invalid-json" in directives:
             return web.Response(body=b"{not json", content_type="application/json")
         model = str(body.get("model", "mock-1"))
-        prompt = sum(count_tokens(str(m.get("content", ""))) for m in body.get("messages", []))
+        prompt = sum(count_tokens(_text(m.get("content"))) for m in body["messages"])
         completion = count_tokens(REPLY)
-        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        usage: Any = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        if "bad-usage" in directives:
+            usage = [1] if directives["bad-usage"] == 1 else {"prompt_tokens": "x", "completion_tokens": 3}
         ident, created = f"chatcmpl-mock{time.monotonic_ns()}", int(time.time())
         if not body.get("stream"):
             return web.Response(
@@ -102,7 +151,8 @@ def create_mock_app(settings: MockSettings) -> web.Application:
                 return response
             if settings.chunk_delay_ms:
                 await asyncio.sleep(settings.chunk_delay_ms / 1000)
-        if (body.get("stream_options") or {}).get("include_usage"):
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
             final = {
                 "id": ident,
                 "object": "chat.completion.chunk",

@@ -21,8 +21,8 @@ from lockgate.gateway_runtime.config_file import load_config_file
 from lockgate.gateway_runtime.control.admin_api import create_admin_app
 from lockgate.gateway_runtime.control.service import ControlPlane
 from lockgate.gateway_runtime.control.store import Store
+from lockgate.gateway_runtime.data.shared_limits import LIMITS_FILE
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
-from lockgate.gateway_runtime.worker import LIMITS_FILE
 from lockgate.sdk import Health
 
 log = logging.getLogger("lockgate")

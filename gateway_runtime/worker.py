@@ -18,7 +18,7 @@ from lockgate.gateway_runtime import published
 from lockgate.gateway_runtime.control.service import flush_ledger
 from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.data.proxy import DataPlane
-from lockgate.gateway_runtime.data.shared_limits import SharedWindowLimiter
+from lockgate.gateway_runtime.data.shared_limits import LIMITS_FILE, SharedWindowLimiter
 from lockgate.gateway_runtime.data.snapshot import CompileError, compile_snapshot
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
 from lockgate.gateway_runtime.data.usage import UsageLedger
@@ -26,7 +26,6 @@ from lockgate.gateway_runtime.data.usage import UsageLedger
 log = logging.getLogger("lockgate.worker")
 POLL_S = 0.25
 FLUSH_S = 1.0
-LIMITS_FILE = "limits.shm"
 
 
 async def run_worker(data_dir: Path, host: str, port: int) -> None:

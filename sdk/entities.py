@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 from urllib.parse import urlsplit
 
 from lockgate.sdk._base import Name, SecretRef, StrictModel
+from lockgate.sdk.patterns import PatternError, compile_pattern
 from lockgate.sdk.policies import RateLimit, RoutePolicies
 from pydantic import Field, field_validator, model_validator
 
@@ -18,6 +18,22 @@ class GatewaySettings(StrictModel):
 
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, le=64 * 1_048_576, description="Largest request body accepted (413 above it)."
+    )
+    max_header_bytes: int = Field(
+        default=16_384,
+        ge=1024,
+        le=1_048_576,
+        description="Largest single request header name or value accepted (431 above it).",
+    )
+    max_headers: int = Field(default=128, ge=16, le=1024, description="Most request headers accepted (431 above).")
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Seconds a client may take to send a request's headers once it started (408 after).",
+    )
+    idle_timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="Seconds an idle keep-alive connection stays open."
     )
 
 
@@ -38,9 +54,21 @@ class LlmUpstream(StrictModel):
     auth: SecretRef | None = Field(
         default=None, description="Secret reference for the upstream API key, e.g. 'env:OPENAI_API_KEY'."
     )
-    connect_timeout_s: float = Field(default=5.0, gt=0, le=120, description="Seconds to connect (502 after).")
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=120, description="Seconds to connect (504 after).")
     read_timeout_s: float = Field(
         default=120.0, gt=0, le=3600, description="Seconds to wait for the upstream's next bytes (504 after)."
+    )
+    max_connections: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Most requests (streams included) in flight to this upstream at once; more wait for a free one.",
+    )
+    pool_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="Seconds a request may wait for one of `max_connections` to be free (503 after).",
     )
 
     @field_validator("base_url")
@@ -56,7 +84,8 @@ class Route(StrictModel):
     """Requests whose path matches one of `paths` go to `upstream` through the route's policies.
 
     A plain path matches as a prefix ('/v1' matches '/v1/chat/completions'); a path starting with '~' is a regular
-    expression matched against the start of the request path ('~/teams/[a-z]+/v1'). Below the matched prefix the
+    expression matched against the start of the request path ('~/teams/[a-z]+/v1'), in linear time (RE2: no
+    backreferences or lookarounds). Below the matched prefix the
     gateway serves the OpenAI operations 'chat/completions' (POST) and 'models' (GET).
     """
 
@@ -74,9 +103,9 @@ class Route(StrictModel):
         for index, path in enumerate(paths):
             if path.startswith("~"):
                 try:
-                    re.compile(path[1:])
-                except re.error as exc:
-                    raise ValueError(f"paths[{index}] {path!r} is not a valid regular expression: {exc}") from None
+                    compile_pattern(path[1:])
+                except PatternError as exc:
+                    raise ValueError(f"paths[{index}] {path!r} {exc}") from None
             elif not path.startswith("/"):
                 raise ValueError(f"paths[{index}] must start with '/' (a prefix) or '~' (a pattern), got {path!r}")
         if len(set(paths)) != len(paths):

@@ -82,6 +82,23 @@ def mock_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
+def start_mock(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Start another `lockgate mock-llm` with the given flags; returns its base URL (…/v1); stopped after the test."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*flags: str) -> str:
+        port = free_port()
+        process = lockgate("mock-llm", "--port", str(port), *flags, log=tmp_path / f"mock-{len(started)}.log")
+        started.append(process)
+        wait_healthy(f"http://127.0.0.1:{port}/health", process)
+        return f"http://127.0.0.1:{port}/v1"
+
+    yield start
+    for process in started:
+        stop(process)
+
+
+@pytest.fixture
 def start_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     """Start `lockgate serve` (store in tmp_path, or DB-less with config=FILE); stopped after the test."""
     started: list[subprocess.Popen[bytes]] = []

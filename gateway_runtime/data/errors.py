@@ -11,9 +11,15 @@ _TYPES = {
     401: "authentication_error",
     403: "permission_error",
     404: "invalid_request_error",
+    408: "invalid_request_error",
     413: "invalid_request_error",
+    414: "invalid_request_error",
+    417: "invalid_request_error",
+    431: "invalid_request_error",
     429: "rate_limit_error",
+    500: "api_error",
     502: "upstream_error",
+    503: "upstream_busy",
     504: "upstream_timeout",
 }
 

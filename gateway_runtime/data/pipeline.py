@@ -52,7 +52,8 @@ def key_auth(snapshot: Snapshot, headers: Mapping[str, str], access: Access) -> 
             "Missing API key: send it as 'Authorization: Bearer <key>', 'x-api-key' or 'apikey'.",
             "missing_api_key",
         )
-    identity = snapshot.identities_by_key_hash.get(hashlib.sha256(key.encode()).hexdigest())
+    # surrogateescape: a header that is not UTF-8 hashes as the bytes sent (and matches no key) instead of raising
+    identity = snapshot.identities_by_key_hash.get(hashlib.sha256(key.encode(errors="surrogateescape")).hexdigest())
     if identity is None:
         return Reject(401, "Invalid API key: it is not known to this gateway.", "invalid_api_key")
     access.consumer = identity

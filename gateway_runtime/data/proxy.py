@@ -4,27 +4,33 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 from typing import Any
 
 import aiohttp
 import orjson
 from aiohttp import web
 from lockgate.gateway_runtime.data.errors import error_event, error_response
+from lockgate.gateway_runtime.data.http import ProxyServer
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limiter
 from lockgate.gateway_runtime.data.pipeline import Reject, run_access
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
 from lockgate.gateway_runtime.data.sse import SseTee
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
-from lockgate.gateway_runtime.data.usage import UsageLedger
+from lockgate.gateway_runtime.data.usage import NO_TOKENS, UsageLedger, read_usage
 
+log = logging.getLogger("lockgate.proxy")
 ANONYMOUS = "anonymous"
 _PASS_HEADERS = ("x-request-id", "openai-processing-ms")
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class BadRequest(Exception):
-    def __init__(self, status: int, message: str, code: str, param: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, code: str, param: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
-        self.status, self.message, self.code, self.param = status, message, code, param
+        self.status, self.message, self.code, self.param, self.headers = status, message, code, param, headers
 
 
 class DataPlane:
@@ -46,7 +52,7 @@ class DataPlane:
 
     def server(self) -> web.Server:
         """aiohttp's low-level server: no router or middleware stack on the hot path (we route ourselves)."""
-        return web.Server(self.handle, access_log=None)
+        return ProxyServer(self.handle, lambda: self.snapshot.settings)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         snapshot = self.snapshot
@@ -68,14 +74,20 @@ class DataPlane:
         if match.operation == "models":
             return await self._models(route.upstream, access.response_headers)
         try:
-            body = await _read_json_object(request, snapshot.max_body_bytes)
+            body = await _read_json_object(request, snapshot.settings.max_body_bytes)
             model, stream, hide_usage = _prepare_chat(body, route)
         except BadRequest as exc:
-            return error_response(exc.status, exc.message, exc.code, exc.param)
+            return error_response(exc.status, exc.message, exc.code, exc.param, exc.headers)
         payload = orjson.dumps(body)
-        if stream:
-            return await self._stream(request, route, payload, model, consumer, hide_usage, access.response_headers)
-        return await self._complete(route, payload, model, consumer, access.response_headers)
+        upstream = route.upstream
+        if not await upstream.gate.acquire(upstream.pool_timeout_s):
+            return _busy(upstream)
+        try:
+            if stream:
+                return await self._stream(request, route, payload, model, consumer, hide_usage, access.response_headers)
+            return await self._complete(route, payload, model, consumer, access.response_headers)
+        finally:
+            upstream.gate.release()
 
     async def _complete(
         self, route: CompiledRoute, payload: bytes, model: str, consumer: str, headers: dict[str, str]
@@ -87,26 +99,24 @@ class DataPlane:
             ) as response:
                 body = await response.read()
                 status = response.status
+                content_type = response.content_type
                 _copy_headers(response, headers)
-        except TimeoutError:
-            return _timeout(upstream)
         except aiohttp.ClientError as exc:
-            return _unreachable(upstream, exc)
-        if status in (401, 403):
+            return _failed(upstream, exc)
+        if status != 200:
+            self._record(route, consumer, model, False, status, None)
+            return _upstream_error(upstream, status, content_type, body)
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
             return error_response(
-                502, f"Upstream '{upstream.name}' rejected the gateway's credentials ({status}).", "upstream_auth"
+                502,
+                f"Upstream '{upstream.name}' returned a response that is not a JSON object.",
+                "upstream_invalid_response",
             )
-        usage = None
-        if status == 200:
-            try:
-                parsed = orjson.loads(body)
-                usage = parsed.get("usage") if isinstance(parsed, dict) else None
-            except orjson.JSONDecodeError:
-                return error_response(
-                    502, f"Upstream '{upstream.name}' returned an invalid JSON response.", "upstream_invalid_response"
-                )
-        if route.usage:
-            self.ledger.record(consumer, route.name, model, False, status, usage)
+        self._record(route, consumer, model, False, status, parsed.get("usage"))
         return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
     async def _stream(
@@ -122,7 +132,7 @@ class DataPlane:
         upstream = route.upstream
         tee = SseTee(hide_usage_chunk=hide_usage)
         client: web.StreamResponse | None = None
-        status = 200
+        status, recorded = 200, False
         try:
             async with upstream.session.post(
                 upstream.chat_url, data=payload, headers=upstream.headers, timeout=upstream.timeout
@@ -135,9 +145,8 @@ class DataPlane:
                             f"Upstream '{upstream.name}' answered a stream request without an event stream.",
                             "upstream_invalid_response",
                         )
-                    if route.usage:
-                        self.ledger.record(consumer, route.name, model, True, response.status, None)
-                    return web.Response(status=response.status, body=body, content_type="application/json")
+                    self._record(route, consumer, model, True, response.status, None)
+                    return _upstream_error(upstream, response.status, response.content_type, body)
                 _copy_headers(response, headers)
                 client = web.StreamResponse(status=200, headers=headers)
                 client.content_type = "text/event-stream"
@@ -145,6 +154,9 @@ class DataPlane:
                 await client.prepare(request)
                 async for chunk in response.content.iter_any():
                     out = tee.feed(chunk)
+                    if tee.done and not recorded:  # record before the client sees the end: nothing answered is lost
+                        recorded = True
+                        self._record(route, consumer, model, True, status, tee.usage)
                     if out:
                         await client.write(out)
                 if not tee.done:
@@ -152,47 +164,65 @@ class DataPlane:
                     await client.write(
                         error_event(f"Upstream '{upstream.name}' ended the stream early.", "upstream_stream_truncated")
                     )
-        except TimeoutError:
-            if client is None:
-                return _timeout(upstream)
-            status = 504
-            with contextlib.suppress(ConnectionError):
-                await client.write(error_event(f"Upstream '{upstream.name}' timed out mid-stream.", "upstream_timeout"))
+        except ConnectionError:
+            status = 499  # the client went away mid-stream; leaving the block stopped the upstream too
+            raise
         except aiohttp.ClientError as exc:
             if client is None:
-                return _unreachable(upstream, exc)
-            status = 502
+                return _failed(upstream, exc)
+            status = 504 if isinstance(exc, TimeoutError) else 502
+            message = (
+                _failure_message(upstream, exc)
+                if status == 504
+                else f"Upstream '{upstream.name}' broke the stream: {type(exc).__name__}."
+            )
             with contextlib.suppress(ConnectionError):
-                await client.write(
-                    error_event(f"Upstream '{upstream.name}' broke the stream: {type(exc).__name__}.", "upstream_error")
-                )
+                await client.write(error_event(message, "upstream_error"))
         finally:
-            if client is not None and route.usage:
-                self.ledger.record(consumer, route.name, model, True, status, tee.usage)
-        assert client is not None
+            if client is not None and not recorded:
+                self._record(route, consumer, model, True, status, tee.usage)
         with contextlib.suppress(ConnectionError):
             await client.write_eof()
         return client
 
     async def _models(self, upstream: Upstream, headers: dict[str, str]) -> web.StreamResponse:
         if upstream.model is not None:
-            body = {"object": "list", "data": [{"id": upstream.model, "object": "model", "owned_by": upstream.name}]}
-            return web.json_response(body, dumps=lambda v: orjson.dumps(v).decode(), headers=headers)
+            listing = {"object": "list", "data": [{"id": upstream.model, "object": "model", "owned_by": upstream.name}]}
+            return web.json_response(listing, dumps=lambda v: orjson.dumps(v).decode(), headers=headers)
         try:
             async with upstream.session.get(
                 upstream.models_url, headers=upstream.headers, timeout=upstream.timeout
             ) as response:
-                return web.Response(status=response.status, body=await response.read(), content_type="application/json")
-        except TimeoutError:
-            return _timeout(upstream)
+                body = await response.read()
+                if response.status != 200:
+                    return _upstream_error(upstream, response.status, response.content_type, body)
+                return web.Response(status=200, body=body, content_type="application/json", headers=headers)
         except aiohttp.ClientError as exc:
-            return _unreachable(upstream, exc)
+            return _failed(upstream, exc)
+
+    def _record(
+        self, route: CompiledRoute, consumer: str, model: str, stream: bool, status: int, usage: object
+    ) -> None:
+        """The log phase: accounting never fails a response, whatever the upstream sent."""
+        if not route.usage:
+            return
+        try:
+            tokens = read_usage(usage, route.upstream.name) if usage is not None else NO_TOKENS
+            self.ledger.record(consumer, route.name, model, stream, status, tokens)
+        except Exception:
+            log.exception("could not record usage for consumer %r on route %r", consumer, route.name)
 
 
 async def _read_json_object(request: web.BaseRequest, limit: int) -> dict[str, Any]:
     too_large = BadRequest(413, f"Request body is larger than this gateway's limit of {limit} bytes.", "body_too_large")
     if request.content_length is not None and request.content_length > limit:
         raise too_large
+    expect = request.headers.get("Expect")
+    if expect is not None:
+        if expect.lower() != "100-continue":
+            raise BadRequest(417, f"Only 'Expect: 100-continue' is supported, not {expect[:40]!r}.", "expectation")
+        if request.version >= (1, 1):
+            await request.writer.write(_CONTINUE)  # the client waits for this before it sends the body
     raw = bytearray()
     async for chunk in request.content.iter_any():
         raw += chunk
@@ -222,7 +252,7 @@ def _prepare_chat(body: dict[str, Any], route: CompiledRoute) -> tuple[str, bool
         raise BadRequest(400, "'model' must be a non-empty string.", "invalid_request", param="model")
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
-        raise BadRequest(400, f"'stream' must be true or false, got {stream!r}.", "invalid_request", param="stream")
+        raise BadRequest(400, f"'stream' must be true or false, got {stream!r:.40}.", "invalid_request", "stream")
     hide_usage = False
     if stream and route.include_usage_in_streams:
         options = body.get("stream_options")
@@ -243,11 +273,49 @@ def _copy_headers(response: aiohttp.ClientResponse, headers: dict[str, str]) -> 
             headers[name] = value
 
 
-def _timeout(upstream: Upstream) -> web.Response:
-    return error_response(504, f"Upstream '{upstream.name}' did not answer in time.", "upstream_timeout")
-
-
-def _unreachable(upstream: Upstream, exc: Exception) -> web.Response:
+def _upstream_error(upstream: Upstream, status: int, content_type: str, body: bytes) -> web.Response:
+    """An upstream's error, in the gateway's shape: an OpenAI-style JSON error passes through with its status;
+    a rejected gateway credential or anything else becomes a 502 that says what the upstream did."""
+    if status in (401, 403):
+        return error_response(
+            502, f"Upstream '{upstream.name}' rejected the gateway's credentials ({status}).", "upstream_auth"
+        )
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str) and 400 <= status < 600:
+        return web.Response(status=status, body=body, content_type="application/json")
+    log.warning("upstream %r answered %d with %d bytes of %s", upstream.name, status, len(body), content_type)
     return error_response(
-        502, f"Upstream '{upstream.name}' is unreachable: {type(exc).__name__}.", "upstream_unreachable"
+        502,
+        f"Upstream '{upstream.name}' answered HTTP {status} with a body that is not an OpenAI-style JSON error "
+        f"({content_type or 'no content type'}, {len(body)} bytes).",
+        "upstream_error",
+    )
+
+
+def _failure_message(upstream: Upstream, exc: aiohttp.ClientError) -> str:
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return f"Upstream '{upstream.name}' did not accept a connection within {upstream.connect_timeout_s:g}s."
+    if isinstance(exc, TimeoutError):
+        return f"Upstream '{upstream.name}' sent nothing for {upstream.read_timeout_s:g}s (read_timeout_s)."
+    return f"Upstream '{upstream.name}' is unreachable: {type(exc).__name__}."
+
+
+def _failed(upstream: Upstream, exc: aiohttp.ClientError) -> web.Response:
+    """Before any byte reached the client: 504 for the upstream's timeouts, 502 for every other failure."""
+    if isinstance(exc, TimeoutError):
+        return error_response(504, _failure_message(upstream, exc), "upstream_timeout")
+    return error_response(502, _failure_message(upstream, exc), "upstream_unreachable")
+
+
+def _busy(upstream: Upstream) -> web.Response:
+    return error_response(
+        503,
+        f"Upstream '{upstream.name}' has {upstream.gate.limit} requests in flight (its max_connections) and none "
+        f"finished within its pool_timeout_s of {upstream.pool_timeout_s:g}s; retry, or raise max_connections.",
+        "upstream_busy",
+        headers={"Retry-After": "1"},
     )

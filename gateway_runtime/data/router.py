@@ -1,11 +1,12 @@
-"""Route matching, compiled once per snapshot: a dict of prefixes plus an ordered list of patterns."""
+"""Route matching, compiled once per snapshot: a dict of prefixes plus an ordered list of RE2 patterns (linear time)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from lockgate.sdk.patterns import compile_pattern
 
 R = TypeVar("R")
 
@@ -25,10 +26,10 @@ class Router(Generic[R]):
 
     def __init__(self, entries: Sequence[tuple[str, R]]) -> None:
         self._prefixes: dict[str, R] = {}
-        self._patterns: list[tuple[re.Pattern[str], R]] = []
+        self._patterns: list[tuple[Any, R]] = []
         for path, route in entries:
             if path.startswith("~"):
-                self._patterns.append((re.compile(path[1:]), route))
+                self._patterns.append((compile_pattern(path[1:]), route))
             else:
                 self._prefixes[path] = route
 

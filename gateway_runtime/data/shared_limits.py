@@ -21,6 +21,7 @@ from lockgate.gateway_runtime.data.limits import Limit, Verdict
 
 log = logging.getLogger("lockgate.limits")
 SLOTS = 1 << 16
+LIMITS_FILE = "limits.shm"  # in DATA_DIR, shared by the workers of one gateway
 _SLOT = struct.Struct("<QqQ")
 
 

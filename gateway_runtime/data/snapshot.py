@@ -9,7 +9,7 @@ import orjson
 from lockgate.gateway_runtime.data.limits import Limit
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
-from lockgate.sdk import GatewayConfig
+from lockgate.sdk import GatewayConfig, GatewaySettings
 from lockgate.sdk.config import ConfigProblem
 from lockgate.sdk.secrets import SecretError, resolve_secret
 
@@ -47,7 +47,7 @@ class CompiledRoute:
 class Snapshot:
     version: int
     hash: str
-    max_body_bytes: int
+    settings: GatewaySettings
     router: Router[CompiledRoute]
     identities_by_key_hash: dict[str, Identity]
 
@@ -90,7 +90,7 @@ def compile_snapshot(config: GatewayConfig, version: int, pool: UpstreamPool) ->
     return Snapshot(
         version=version,
         hash=config_hash(config),
-        max_body_bytes=config.gateway.max_body_bytes,
+        settings=config.gateway,
         router=Router(entries),
         identities_by_key_hash={k.key_sha256: identities[k.consumer] for k in config.api_keys},
     )

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 _SEPARATORS = (b"\n\n", b"\r\n\r\n")
+MAX_EVENT_BYTES = 1 << 20  # an event longer than this is relayed as it comes, uninspected: the buffer stays bounded
 
 
 class SseTee:
@@ -19,7 +20,7 @@ class SseTee:
     def __init__(self, hide_usage_chunk: bool) -> None:
         self._buffer = b""
         self._hide_usage_chunk = hide_usage_chunk
-        self.usage: dict[str, int] | None = None
+        self.usage: object = None  # the upstream's `usage`, as sent: read it with usage.read_usage
         self.done = False
 
     def feed(self, chunk: bytes) -> bytes:
@@ -35,6 +36,9 @@ class SseTee:
             if self._inspect(event):
                 out.append(event)
         self._buffer = data[start:]
+        if len(self._buffer) > MAX_EVENT_BYTES:
+            out.append(self._buffer)
+            self._buffer = b""
         return b"".join(out)
 
     def _inspect(self, event: bytes) -> bool:
@@ -48,7 +52,7 @@ class SseTee:
         if not isinstance(payload, dict):
             return True
         usage = payload.get("usage")
-        if isinstance(usage, dict):
+        if usage is not None:
             self.usage = usage
             if self._hide_usage_chunk and not payload.get("choices"):
                 return False

@@ -1,11 +1,81 @@
-"""The OpenAI-compatible provider adapter: pooled aiohttp sessions, one per upstream base URL."""
+"""The OpenAI-compatible provider adapter: pooled aiohttp sessions, one per upstream base URL, and a gate per
+upstream that bounds its requests in flight (`max_connections`) and how long a request waits for one."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections import deque
 from dataclasses import dataclass
 
 import aiohttp
 from lockgate.sdk import LlmUpstream
+
+log = logging.getLogger("lockgate.upstream")
+BUSY_LOG_INTERVAL_S = 60.0
+
+
+class ConnectionGate:
+    """At most `limit` requests in flight to one upstream; the others wait in arrival order, each up to a deadline.
+
+    The fast path (a free slot) takes no await and allocates nothing. A slot freed while others wait passes
+    straight to the first of them, so a burst cannot overtake the queue.
+    """
+
+    __slots__ = ("_last_logged", "_waiters", "in_use", "limit", "name")
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name, self.limit, self.in_use = name, limit, 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._last_logged = 0.0
+
+    def resize(self, limit: int) -> None:
+        self.limit = limit
+        while self._waiters and self.in_use < self.limit:
+            self.in_use += 1
+            self._hand_over()
+
+    async def acquire(self, timeout_s: float) -> bool:
+        """Whether a slot was taken within `timeout_s`; the caller must `release()` a taken slot."""
+        if self.in_use < self.limit and not self._waiters:
+            self.in_use += 1
+            return True
+        now = time.monotonic()
+        if now - self._last_logged > BUSY_LOG_INTERVAL_S:
+            self._last_logged = now
+            log.warning("upstream %r is at max_connections=%d: requests are waiting", self.name, self.limit)
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await waiter
+            return True
+        except TimeoutError:
+            if waiter.done() and not waiter.cancelled():
+                return True  # the slot arrived as the deadline passed: it is ours
+            self._waiters.remove(waiter)
+            return False
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the client left just as its slot arrived: pass it on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        if self._waiters and self.in_use <= self.limit:
+            self._hand_over()
+        else:
+            self.in_use -= 1
+
+    def _hand_over(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.in_use -= 1  # nobody left to take it
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,25 +86,39 @@ class Upstream:
     model: str | None
     headers: dict[str, str]
     timeout: aiohttp.ClientTimeout
+    connect_timeout_s: float
+    read_timeout_s: float
+    pool_timeout_s: float
+    gate: ConnectionGate
     session: aiohttp.ClientSession
 
 
 class UpstreamPool:
-    """Keeps one long-lived session per base URL across config swaps, so connections stay warm."""
+    """Keeps one long-lived session per base URL and one gate per upstream name across config swaps, so
+    connections stay warm and requests in flight keep counting against their upstream's limit."""
 
-    def __init__(self, connections_per_upstream: int = 256) -> None:
+    def __init__(self) -> None:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._limit = connections_per_upstream
+        self._gates: dict[str, ConnectionGate] = {}
 
     def _session(self, base_url: str) -> aiohttp.ClientSession:
         session = self._sessions.get(base_url)
         if session is None or session.closed:
-            connector = aiohttp.TCPConnector(limit=self._limit, ttl_dns_cache=300, enable_cleanup_closed=True)
+            # no connector limit: each upstream's gate bounds its requests, and says so when it binds
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
             session = aiohttp.ClientSession(
                 connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
             )
             self._sessions[base_url] = session
         return session
+
+    def _gate(self, spec: LlmUpstream) -> ConnectionGate:
+        gate = self._gates.get(spec.name)
+        if gate is None:
+            gate = self._gates[spec.name] = ConnectionGate(spec.name, spec.max_connections)
+        elif gate.limit != spec.max_connections:
+            gate.resize(spec.max_connections)
+        return gate
 
     def upstream(self, spec: LlmUpstream, auth: str | None) -> Upstream:
         headers = {"Content-Type": "application/json"}
@@ -49,6 +133,10 @@ class UpstreamPool:
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=spec.connect_timeout_s, sock_read=spec.read_timeout_s
             ),
+            connect_timeout_s=spec.connect_timeout_s,
+            read_timeout_s=spec.read_timeout_s,
+            pool_timeout_s=spec.pool_timeout_s,
+            gate=self._gate(spec),
             session=self._session(spec.base_url),
         )
 

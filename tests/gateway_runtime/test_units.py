@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limit
 from lockgate.gateway_runtime.data.pipeline import presented_key
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.shared_limits import SharedWindowLimiter
 from lockgate.gateway_runtime.data.sse import SseTee
-from lockgate.gateway_runtime.data.usage import UsageLedger
+from lockgate.gateway_runtime.data.usage import Tokens, UsageLedger, read_usage
 
 
 def test_router_longest_match_on_segment_boundaries() -> None:
@@ -67,8 +68,8 @@ def test_presented_key_sources() -> None:
 
 def test_usage_ledger_keeps_deltas_until_drained() -> None:
     ledger = UsageLedger()
-    ledger.record("alice", "chat", "m", False, 200, {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5})
-    ledger.record("alice", "chat", "m", True, 200, None)
+    ledger.record("alice", "chat", "m", False, 200, read_usage({"prompt_tokens": 2, "total_tokens": 5}, "u"))
+    ledger.record("alice", "chat", "m", True, 200, read_usage(None, "u"))
     deltas, recent = ledger.drain()
     assert (deltas["alice"].requests, deltas["alice"].prompt_tokens, deltas["alice"].total_tokens) == (2, 2, 5)
     assert [r[4] for r in recent] == [False, True]
@@ -96,3 +97,18 @@ def test_usage_store_adds_deltas_from_several_processes(tmp_path: Path) -> None:
     totals, recent = store.usage("alice")
     assert totals == (3, 3, 4, 7) and [r[0] for r in recent] == [1.0, 2.0]
     assert store.usage("nobody") == ((0, 0, 0, 0), [])
+
+
+@pytest.mark.parametrize(
+    ("raw", "tokens"),
+    [
+        ({"prompt_tokens": 2, "completion_tokens": 3}, Tokens(2, 3, 5)),
+        ({"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 9}, Tokens(2, 3, 9)),
+        ([1], Tokens()),
+        ({"prompt_tokens": "x", "completion_tokens": 3}, Tokens(0, 3, 3)),
+        ({"prompt_tokens": True, "completion_tokens": -1, "total_tokens": 1.5}, Tokens(0, 0, 0)),
+        ("usage", Tokens()),
+    ],
+)
+def test_usage_of_any_shape_is_read_without_raising(raw: object, tokens: Tokens) -> None:
+    assert read_usage(raw, "upstream") == tokens
