@@ -12,9 +12,10 @@ SECRET_REF_PATTERN = re.compile(r"^(env|file):(.+)$")
 
 
 class StrictModel(BaseModel):
-    """Every config model: frozen, unknown fields rejected, so a typo is an error and not a silent no-op."""
+    """Every config model: frozen, strict (no "5" for 5), unknown fields rejected, so a typo is an error and not a
+    silent no-op."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, strict=True)
 
 
 Name = Annotated[

@@ -216,7 +216,9 @@ class ControlPlane:
             prompt_tokens=prompt,
             completion_tokens=completion,
             total_tokens=total,
-            recent=[UsageRecord.model_validate(dict(zip(fields, r, strict=True))) for r in recent],
+            recent=[
+                UsageRecord.model_validate({**dict(zip(fields, r, strict=True)), "stream": bool(r[3])}) for r in recent
+            ],
         )
 
 
