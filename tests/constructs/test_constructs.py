@@ -21,6 +21,8 @@ from lockgate.constructs import (
     Route,
 )
 
+from constructs import Construct
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -85,6 +87,10 @@ def test_objects_not_ids_become_references(tmp_path: Path) -> None:
             lambda s, g, u: Route(s, "r", gateway=g, upstream=u, paths=["/v1"], policies=[Policy.acl()]),
             "s/r: policies.acl.allow: List should have at least 1 item",
         ),
+        (
+            lambda s, g, u: LlmUpstream(s, "t", gateway=g, base_url="https://x.test/v1", read_timeout_s=-1),
+            "s/t: read_timeout_s: Input should be greater than 0, got -1 (allowed: more than 0 to 3600)",
+        ),
     ],
 )
 def test_invalid_props_fail_at_construction_naming_path_and_field(build: Any, message: str) -> None:
@@ -95,6 +101,43 @@ def test_invalid_props_fail_at_construction_naming_path_and_field(build: Any, me
     with pytest.raises(ConstructValidationError) as error:
         build(stack, gateway, upstream)
     assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value) and "(got " not in str(error.value)  # one line, the value said once
+
+
+def test_a_secret_put_where_a_reference_belongs_is_not_repeated() -> None:
+    stack = TerraformStack(App(outdir="/tmp/unused"), "s")
+    with pytest.raises(ConstructValidationError) as error:
+        LlmUpstream.openai(stack, "o", gateway=Gateway(stack, "gw"), model="gpt-4o", api_key="sk-live-0123456789")
+    assert "0123456789" not in str(error.value)
+
+
+def test_an_invalid_rate_limit_names_the_field_the_value_and_the_range() -> None:
+    with pytest.raises(ConstructValidationError) as error:
+        RateLimit.per_minute(-5)
+    assert str(error.value) == "RateLimit.requests: Input should be greater than 0, got -5 (allowed: 1 to 10000000)"
+    with pytest.raises(ConstructValidationError, match=r"^RateLimit.window_s: .*got 0 \(allowed: 1 to 86400\)$"):
+        RateLimit(requests=1, window_s=0)
+    assert RateLimit.per_second(10).model_dump() == {"requests": 10, "window_s": 1}
+
+
+def test_a_rate_limit_built_in_a_construct_names_that_construct_and_the_line() -> None:
+    lines = []
+
+    class Team(Construct):
+        def __init__(self, scope: Construct, id: str, gateway: Gateway) -> None:
+            super().__init__(scope, id)
+            lines.append(sys._getframe().f_lineno + 1)
+            gateway.add_consumer_group("gold", rate_limit=RateLimit.per_minute(0))
+
+    stack = TerraformStack(App(outdir="/tmp/unused"), "s")
+    with pytest.raises(ConstructValidationError) as error:
+        Team(stack, "team", Gateway(stack, "gw"))
+    here = Path(__file__)
+    where = here.relative_to(Path.cwd()) if here.is_relative_to(Path.cwd()) else here
+    assert str(error.value) == (
+        f"s/team ({where}:{lines[0]}): RateLimit.requests: Input should be greater than 0, got 0 (allowed: 1 to "
+        "10000000)"
+    )
 
 
 def test_the_app_synthesises_demo_and_four_ai_studio_stacks(tmp_path: Path) -> None:

