@@ -7,7 +7,6 @@ import shlex
 
 import httpx
 from lockgate.cli import iac
-from lockgate.provider_bridge.endpoints import gateway_dir
 
 
 def main() -> None:
@@ -29,7 +28,7 @@ def main() -> None:
     print("\nTry it yourself (the demo key allows 5 requests per minute; the 6th gets 429):")
     print(f"  {curl}")
     print(f"\nOpenAI SDK: OpenAI(base_url='{proxy_url}/v1', api_key='<the key above>')")
-    print(f"Admin API:  lockgate output demo admin_url  (token in {gateway_dir('demo') / 'admin-token'})")
+    print("Admin API:  curl -H \"Authorization: Bearer $(lockgate admin-token demo)\" \"$(lockgate output demo admin_url)/status\"")
     print("Tear down:  make demo-down   (or: .venv/bin/lockgate destroy demo --auto-approve)")
 
 
