@@ -28,7 +28,8 @@ def main() -> None:
     print("\nTry it yourself (the demo key allows 5 requests per minute; the 6th gets 429):")
     print(f"  {curl}")
     print(f"\nOpenAI SDK: OpenAI(base_url='{proxy_url}/v1', api_key='<the key above>')")
-    print("Admin API:  curl -H \"Authorization: Bearer $(lockgate admin-token demo)\" \"$(lockgate output demo admin_url)/status\"")
+    admin = 'curl -H "Authorization: Bearer $(lockgate admin-token demo)" "$(lockgate output demo admin_url)/status"'
+    print(f"Admin API:  {admin}   (with .venv/bin on PATH)")
     print("Tear down:  make demo-down   (or: .venv/bin/lockgate destroy demo --auto-approve)")
 
 
