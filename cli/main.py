@@ -105,7 +105,9 @@ def synth_command() -> None:
     stacks = _run(lambda: iac.synth(root))
     typer.echo(f"synthesised {len(stacks)} stack(s) into {iac.out_dir(root)}: {', '.join(stacks)}")
     config = iac.terraform_env(root)["TF_CLI_CONFIG_FILE"]
-    typer.echo(f"provider mirror ready; for plain terraform/cdktn: export TF_CLI_CONFIG_FILE={config}")
+    typer.echo(
+        f"provider mirror ready; for plain terraform/cdktn: export TF_CLI_CONFIG_FILE={config} CHECKPOINT_DISABLE=1"
+    )
 
 
 @app.command()

