@@ -65,6 +65,19 @@ class PlanningServicer(ProviderServicer):
         )
 
 
+class _Unusable:
+    """Stands in for the API of a gateway that must not be used: every call raises why."""
+
+    def __init__(self, error: LockgateError) -> None:
+        self.error = error
+
+    def __getattr__(self, name: str) -> Any:
+        def fail(*args: Any, **kwargs: Any) -> Any:
+            raise self.error
+
+        return fail
+
+
 class ModelResource(iface.Resource):
     """Schema = computed attributes + the SDK model's fields; plan fills defaults and marks computed unknown."""
 
@@ -155,12 +168,18 @@ class EntityResource(ModelResource):
         fails loudly. The provider checks that the process answering is the registered one before any call.
         """
         add = diags.add_warning if action.startswith("Reading") else diags.add_error
+        api: Any
         try:
             client = self.provider.admin(gateway)
+        except LockgateError as exc:
+            api = _Unusable(exc)  # raised again at the first call, inside the caller's block, handled below
+        else:
             if client is None:
                 yield None
                 return
-            yield getattr(client, self.kind)
+            api = getattr(client, self.kind)
+        try:
+            yield api
         except WrongGateway as exc:
             add(f"Gateway '{gateway}' is not the process registered for it", f"{action}: {exc}", path=["gateway"])
         except TransportError as exc:
