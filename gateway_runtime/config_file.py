@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 from lockgate.sdk import GatewayConfig
+from lockgate.sdk.problems import problems_of
 from pydantic import ValidationError
 
 
@@ -26,8 +27,7 @@ def load_config_file(path: Path) -> GatewayConfig:
     try:
         return GatewayConfig.model_validate(data or {})
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = ".".join(str(p) for p in error["loc"]) or "(top level)"
-            problems.append(f"  {loc}: {str(error['msg']).removeprefix('Value error, ')}")
+        problems = [
+            f"  {p}" if p.loc else f"  (top level): {p.message}" for p in problems_of(exc.errors(), GatewayConfig)
+        ]
         raise ConfigFileError(f"{path}: invalid gateway config:\n" + "\n".join(problems)) from None

@@ -31,8 +31,8 @@ Name = Annotated[
 def _check_secret_ref(value: str) -> str:
     if not SECRET_REF_PATTERN.match(value):
         raise ValueError(
-            f"must be a secret reference such as 'env:OPENAI_API_KEY' or 'file:/run/secrets/key', got {value[:4]!r}..."
-            " (never put the secret itself in configuration)"
+            "must be a secret reference such as 'env:OPENAI_API_KEY' or 'file:/run/secrets/key'; the value given is "
+            "not one, and is not shown in case it is the secret itself (never put a secret in configuration)"
         )
     return value
 

@@ -156,4 +156,10 @@ class ApiKeyCreate(StrictModel):
 
     name: Name
     consumer: Name = Field(description="Name of the consumer this key identifies.")
-    key: str | None = Field(default=None, min_length=20, max_length=256, description="The key; generated when omitted.")
+    key: str | None = Field(
+        default=None,
+        min_length=20,
+        max_length=256,
+        description="The key; generated when omitted.",
+        json_schema_extra={"writeOnly": True},  # never echoed in an error
+    )

@@ -15,7 +15,7 @@ class SecretError(ValueError):
 def resolve_secret(ref: str) -> str:
     match = SECRET_REF_PATTERN.match(ref)
     if not match:
-        raise SecretError(f"{ref[:4]!r}... is not a secret reference; use 'env:NAME' or 'file:PATH'")
+        raise SecretError("the value is not a secret reference (not shown); use 'env:NAME' or 'file:PATH'")
     scheme, target = match.groups()
     if scheme == "env":
         value = os.environ.get(target)

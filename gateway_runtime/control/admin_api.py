@@ -1,17 +1,17 @@
 """The admin API (FastAPI): CRUD for every entity, usage, status; OpenAPI at /openapi.json.
 
 Errors use the proxy's shape, `{"error": {"message", "type", "code", "field"}}`, with `field` the path of the
-offending field so that the Terraform provider can attach its diagnostic to the right attribute.
+offending field so that the Terraform provider can attach its diagnostic to the right attribute (admin_errors.py).
 """
 
 import hmac
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from lockgate.gateway_runtime.control.admin_errors import AdminGate, install_error_handlers
 from lockgate.gateway_runtime.control.service import ChangeRejected, ControlPlane
 from lockgate.sdk import (
     ApiKeyCreate,
@@ -34,36 +34,7 @@ from lockgate.sdk import (
 )
 from lockgate.sdk.client import PATHS
 
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    404: "not_found_error",
-    405: "read_only_error",
-    409: "conflict_error",
-    422: "invalid_request_error",
-}
-_ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (400, 401, 404, 409, 422)}
-
-
-def _error(status: int, message: str, field: list[str | int] | None = None, code: str | None = None) -> JSONResponse:
-    body = {"message": message, "type": _ERROR_TYPES.get(status, "api_error"), "code": code, "field": field}
-    return JSONResponse({"error": body}, status_code=status)
-
-
-def _describe_validation(exc: RequestValidationError) -> tuple[int, str, list[str | int]]:
-    first = exc.errors()[0]
-    loc = [part for part in first["loc"] if part not in ("body",)]
-    if isinstance(first.get("input"), bytes):
-        return 400, "send the request body as JSON with 'Content-Type: application/json'", []
-    if first["type"] == "json_invalid":
-        return 400, f"request body is not valid JSON: {first.get('ctx', {}).get('error', first['msg'])}", []
-    path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[") or "body"
-    message = str(first["msg"]).removeprefix("Value error, ")
-    if "input" in first and first["type"] != "missing":
-        shown = first["input"]
-        message += f" (got {shown!r})" if not isinstance(shown, dict) else ""
-    more = len(exc.errors()) - 1
-    return 422, f"{path}: {message}" + (f" (and {more} more problem(s))" if more else ""), loc
+_ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse} for s in (400, 401, 404, 405, 409, 413, 422)}
 
 
 def create_admin_app(control: ControlPlane, admin_token: str, identity: Health | None = None) -> FastAPI:
@@ -71,19 +42,14 @@ def create_admin_app(control: ControlPlane, admin_token: str, identity: Health |
     identity = identity or Health(status="ok", instance_id=uuid.uuid4().hex)
 
     async def require_token(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        # AdminGate has refused tokenless requests before their body was read; this documents the scheme in OpenAPI
         if credentials is None or not hmac.compare_digest(credentials.credentials.encode(), admin_token.encode()):
             raise ChangeRejected(401, "missing or wrong admin token: send 'Authorization: Bearer <admin token>'")
 
     app = FastAPI(title="lockgate admin API", version="1", responses=_ERRORS)
 
-    @app.exception_handler(ChangeRejected)
-    async def _rejected(_: Request, exc: ChangeRejected) -> JSONResponse:
-        return _error(exc.status, exc.message, exc.field)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        status, message, field = _describe_validation(exc)
-        return _error(status, message, field)
+    install_error_handlers(app)
+    app.add_middleware(AdminGate, token=admin_token)
 
     @app.get("/health", tags=["status"])
     async def health() -> Health:

@@ -160,7 +160,8 @@ def test_admin_api_rejects_bad_changes_and_keeps_the_running_config(start_gatewa
             headers={"Authorization": f"Bearer {gateway.token}"},
         )
         assert raw.status_code == 422
-        assert raw.json()["error"]["field"] == ["paths"] and "got ['v1']" in raw.json()["error"]["message"]
+        message = raw.json()["error"]["message"]
+        assert raw.json()["error"]["field"] == ["paths"] and "got 'v1'" in message and "(got" not in message
         admin.update_settings(GatewaySettings(max_body_bytes=40))
     assert (
         httpx.post(
@@ -239,7 +240,7 @@ def test_serve_rejects_an_invalid_file_naming_the_field(tmp_path: Path) -> None:
         timeout=30,
     )
     assert result.returncode == 1
-    assert "routes.0.paths" in result.stderr and "must start with '/'" in result.stderr
+    assert "routes[0].paths" in result.stderr and "must start with '/'" in result.stderr
 
 
 def test_async_admin_client(start_gateway: Callable, mock_llm: str) -> None:
