@@ -69,7 +69,7 @@ async def serve(settings: ServeSettings) -> None:
     pool = UpstreamPool()
     declared = load_config_file(settings.config_file) if settings.config_file else None
     store = Store(settings.data_dir / "lockgate.db")
-    control = ControlPlane.start(store, declared, pool)
+    control = ControlPlane.start(store, declared, pool, settings.data_dir)
 
     runner = web.ServerRunner(control.data.server(), handle_signals=False)
     workers: WorkerSupervisor | None = None
@@ -114,7 +114,8 @@ async def serve(settings: ServeSettings) -> None:
     await admin_task
     await runner.cleanup()
     await pool.close()
-    control.flush_usage()
+    control.data.usage.close()
+    control.flush_usage()  # the workers have stopped too: everything they logged is added up
     store.close()
 
 

@@ -1,7 +1,8 @@
 """A data-plane worker process: serves the proxy port with SO_REUSEPORT beside its siblings.
 
 It compiles the snapshot the control plane publishes, re-reads it when it changes, counts limits in the shared table
-and adds its usage to the store. Started by `lockgate serve --workers N`; not meant to be run by hand.
+and appends its usage to its own log in DATA_DIR/usage, which the control plane adds up. Started by
+`lockgate serve --workers N`; not meant to be run by hand.
 """
 
 from __future__ import annotations
@@ -15,26 +16,22 @@ from pathlib import Path
 
 from aiohttp import web
 from lockgate.gateway_runtime import published
-from lockgate.gateway_runtime.control.service import flush_ledger
-from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.data.proxy import DataPlane
 from lockgate.gateway_runtime.data.shared_limits import LIMITS_FILE, SharedWindowLimiter
 from lockgate.gateway_runtime.data.snapshot import CompileError, compile_snapshot
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
-from lockgate.gateway_runtime.data.usage import UsageLedger
+from lockgate.gateway_runtime.data.usage_log import UsageLog
 
 log = logging.getLogger("lockgate.worker")
 POLL_S = 0.25
-FLUSH_S = 1.0
 
 
 async def run_worker(data_dir: Path, host: str, port: int) -> None:
-    pool, ledger = UpstreamPool(), UsageLedger()
-    store = Store(data_dir / "lockgate.db")
+    pool, usage = UpstreamPool(), UsageLog(data_dir)
     limiter = SharedWindowLimiter(data_dir / LIMITS_FILE)
     seen = published.stamp(data_dir)
     version, config = published.read(data_dir)
-    data = DataPlane(compile_snapshot(config, version, pool), pool, ledger, limiter)
+    data = DataPlane(compile_snapshot(config, version, pool), pool, usage, limiter)
     runner = web.ServerRunner(data.server(), handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=2048, reuse_port=True).start()
@@ -42,7 +39,6 @@ async def run_worker(data_dir: Path, host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    last_flush = loop.time()
     while not stop.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), POLL_S)
@@ -54,16 +50,9 @@ async def run_worker(data_dir: Path, host: str, port: int) -> None:
                 data.install(compile_snapshot(config, version, pool))
             except (OSError, ValueError, CompileError):
                 log.exception("keeping config version %d: the published one cannot be served", data.snapshot.version)
-        if loop.time() - last_flush >= FLUSH_S:
-            last_flush = loop.time()
-            try:
-                flush_ledger(ledger, store)
-            except Exception:  # accounting never stops the worker
-                log.exception("could not save usage")
     await runner.cleanup()
     await pool.close()
-    flush_ledger(ledger, store)
-    store.close()
+    usage.close()
     limiter.close()
 
 

@@ -12,13 +12,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from lockgate.gateway_runtime.control.store import Row, Store
+from lockgate.gateway_runtime.control.usage_drain import drain
 from lockgate.gateway_runtime.data.proxy import DataPlane
 from lockgate.gateway_runtime.data.snapshot import CompileError, Snapshot, compile_snapshot
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
-from lockgate.gateway_runtime.data.usage import UsageLedger
+from lockgate.gateway_runtime.data.usage_log import UsageLog
 from lockgate.sdk import (
     ENTITY_KINDS,
     ApiKey,
@@ -72,17 +74,20 @@ State = dict[str, dict[str, Entity]]
 
 
 class ControlPlane:
-    def __init__(self, store: Store, data: DataPlane, state: State, settings: GatewaySettings, read_only: bool) -> None:
+    def __init__(
+        self, store: Store, data: DataPlane, state: State, settings: GatewaySettings, read_only: bool, data_dir: Path
+    ) -> None:
         self.store, self.data, self.state, self.settings = store, data, state, settings
-        self.read_only = read_only
+        self.read_only, self.data_dir = read_only, data_dir
         self.version = data.snapshot.version
         self.on_change: list[Callable[[ControlPlane], None]] = []
 
     @classmethod
-    def start(cls, store: Store, declared: GatewayConfig | None, pool: UpstreamPool) -> ControlPlane:
+    def start(cls, store: Store, declared: GatewayConfig | None, pool: UpstreamPool, data_dir: Path) -> ControlPlane:
         """From the store (or, DB-less, a declarative config): compile the first snapshot; fail loudly if broken.
 
-        In DB-less mode the store still keeps usage; entities come from the file and cannot be changed."""
+        In DB-less mode the store still keeps usage; entities come from the file and cannot be changed. Usage logs
+        (this process's and its workers') live in DATA_DIR/usage."""
         state: State = {kind: {} for kind in ENTITY_KINDS}
         settings = GatewaySettings()
         if declared is not None:
@@ -104,7 +109,8 @@ class ControlPlane:
                     SPEC_MODELS[row.kind].model_validate(row.body),  # type: ignore[arg-type]
                 )
         snapshot = compile_snapshot(_config(state, settings), 1, pool)
-        return cls(store, DataPlane(snapshot, pool, UsageLedger()), state, settings, declared is not None)
+        data = DataPlane(snapshot, pool, UsageLog(data_dir))
+        return cls(store, data, state, settings, declared is not None, data_dir)
 
     def config(self) -> GatewayConfig:
         return _config(self.state, self.settings)
@@ -203,7 +209,8 @@ class ControlPlane:
 
     # -- usage -----------------------------------------------------------------------------------------------
     def flush_usage(self) -> None:
-        flush_ledger(self.data.ledger, self.store)
+        """Add up what every data plane of this gateway has logged (so usage read right after is exact)."""
+        drain(self.data_dir, self.store)
 
     def usage(self, consumer: str) -> ConsumerUsage:
         self.get("consumers", consumer)
@@ -219,14 +226,6 @@ class ControlPlane:
             recent=[
                 UsageRecord.model_validate({**dict(zip(fields, r, strict=True)), "stream": bool(r[3])}) for r in recent
             ],
-        )
-
-
-def flush_ledger(ledger: UsageLedger, store: Store) -> None:
-    deltas, recent = ledger.drain()
-    if deltas:
-        store.add_usage(
-            [(n, d.requests, d.prompt_tokens, d.completion_tokens, d.total_tokens) for n, d in deltas.items()], recent
         )
 
 

@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS usage_recent (
 );
 CREATE INDEX IF NOT EXISTS usage_recent_by_consumer ON usage_recent (consumer, at);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS usage_offsets (file TEXT PRIMARY KEY, offset INTEGER NOT NULL);
 """
 
 
@@ -69,9 +70,16 @@ class Store:
             if settings is not None:
                 self._db.execute("INSERT OR REPLACE INTO settings VALUES ('gateway', ?)", (json.dumps(settings),))
 
-    def add_usage(self, deltas: list[tuple[str, int, int, int, int]], recent: list[tuple[object, ...]]) -> None:
-        """Add per-consumer deltas (from any process) and append recent request records."""
+    def add_usage(
+        self,
+        deltas: list[tuple[str, int, int, int, int]],
+        recent: list[tuple[object, ...]],
+        offsets: dict[str, int],
+    ) -> None:
+        """Add per-consumer deltas and recent request records read from usage logs, and how far each log has now
+        been read, in one transaction: a record is never counted twice or lost."""
         with self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO usage_offsets VALUES (?, ?)", offsets.items())
             self._db.executemany(
                 "INSERT INTO usage_totals VALUES (?, ?, ?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET "
                 "requests = requests + excluded.requests, prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
@@ -86,6 +94,13 @@ class Store:
                     "WHERE consumer = ? ORDER BY at DESC LIMIT ?)",
                     (consumer, consumer, RECENT_PER_CONSUMER),
                 )
+
+    def usage_offsets(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT file, offset FROM usage_offsets").fetchall())
+
+    def forget_usage_offsets(self, files: list[str]) -> None:
+        with self._transaction():
+            self._db.executemany("DELETE FROM usage_offsets WHERE file = ?", [(f,) for f in files])
 
     def usage(self, consumer: str) -> tuple[tuple[int, int, int, int], list[tuple[object, ...]]]:
         """(requests, prompt, completion, total) and the most recent records, oldest first."""

@@ -17,7 +17,8 @@ from lockgate.gateway_runtime.data.pipeline import Reject, run_access
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
 from lockgate.gateway_runtime.data.sse import SseTee
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
-from lockgate.gateway_runtime.data.usage import NO_TOKENS, UsageLedger, read_usage
+from lockgate.gateway_runtime.data.usage import NO_TOKENS, read_usage
+from lockgate.gateway_runtime.data.usage_log import UsageLog
 
 log = logging.getLogger("lockgate.proxy")
 ANONYMOUS = "anonymous"
@@ -36,12 +37,10 @@ class BadRequest(Exception):
 class DataPlane:
     """Serves from the current snapshot; `install` swaps it atomically (a request keeps the one it started with)."""
 
-    def __init__(
-        self, snapshot: Snapshot, pool: UpstreamPool, ledger: UsageLedger, limiter: Limiter | None = None
-    ) -> None:
+    def __init__(self, snapshot: Snapshot, pool: UpstreamPool, usage: UsageLog, limiter: Limiter | None = None) -> None:
         self.install(snapshot)
         self.pool = pool
-        self.ledger = ledger
+        self.usage = usage
         self.limiter: Limiter = limiter or FixedWindowLimiter()
 
     def install(self, snapshot: Snapshot) -> None:
@@ -208,7 +207,7 @@ class DataPlane:
             return
         try:
             tokens = read_usage(usage, route.upstream.name) if usage is not None else NO_TOKENS
-            self.ledger.record(consumer, route.name, model, stream, status, tokens)
+            self.usage.record(consumer, route.name, model, stream, status, tokens)
         except Exception:
             log.exception("could not record usage for consumer %r on route %r", consumer, route.name)
 

@@ -1,6 +1,5 @@
-"""Usage accounting on the request path: cheap in-memory deltas, drained to the store about once a second.
+"""Usage accounting: what a request used, read from the upstream's answer (see usage_log.py for where it goes).
 
-Several processes (workers) may each hold a ledger; the store adds their deltas up, so totals stay exact.
 An upstream's `usage` is read defensively: a field that is not a non-negative integer counts as 0 and is logged,
 so accounting can never fail a response.
 """
@@ -8,9 +7,7 @@ so accounting can never fail a response.
 from __future__ import annotations
 
 import logging
-import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 log = logging.getLogger("lockgate.usage")
 RECENT_PER_CONSUMER = 100  # the store keeps as many; holding more would only make the flush slower
@@ -54,27 +51,3 @@ class Delta:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
-
-
-@dataclass(slots=True)
-class UsageLedger:
-    deltas: dict[str, Delta] = field(default_factory=dict)
-    recent: dict[str, deque[tuple[object, ...]]] = field(default_factory=dict)
-
-    def record(self, consumer: str, route: str, model: str, stream: bool, status: int, tokens: Tokens) -> None:
-        delta = self.deltas.get(consumer)
-        if delta is None:
-            delta = self.deltas[consumer] = Delta()
-            self.recent[consumer] = deque(maxlen=RECENT_PER_CONSUMER)
-        delta.requests += 1
-        delta.prompt_tokens += tokens.prompt
-        delta.completion_tokens += tokens.completion
-        delta.total_tokens += tokens.total
-        self.recent[consumer].append(
-            (consumer, time.time(), route, model, stream, status, tokens.prompt, tokens.completion, tokens.total)
-        )
-
-    def drain(self) -> tuple[dict[str, Delta], list[tuple[object, ...]]]:
-        deltas, recent = self.deltas, self.recent
-        self.deltas, self.recent = {}, {}
-        return deltas, [record for records in recent.values() for record in records]

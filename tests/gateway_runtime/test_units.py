@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 from lockgate.gateway_runtime.control.store import Store
+from lockgate.gateway_runtime.control.usage_drain import drain
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limit
 from lockgate.gateway_runtime.data.pipeline import presented_key
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.shared_limits import SharedWindowLimiter
 from lockgate.gateway_runtime.data.sse import SseTee
-from lockgate.gateway_runtime.data.usage import Tokens, UsageLedger, read_usage
+from lockgate.gateway_runtime.data.usage import Tokens, read_usage
+from lockgate.gateway_runtime.data.usage_log import UsageLog
 
 
 def test_router_longest_match_on_segment_boundaries() -> None:
@@ -66,14 +68,23 @@ def test_presented_key_sources() -> None:
     assert presented_key({}) is None
 
 
-def test_usage_ledger_keeps_deltas_until_drained() -> None:
-    ledger = UsageLedger()
-    ledger.record("alice", "chat", "m", False, 200, read_usage({"prompt_tokens": 2, "total_tokens": 5}, "u"))
-    ledger.record("alice", "chat", "m", True, 200, read_usage(None, "u"))
-    deltas, recent = ledger.drain()
-    assert (deltas["alice"].requests, deltas["alice"].prompt_tokens, deltas["alice"].total_tokens) == (2, 2, 5)
-    assert [r[4] for r in recent] == [False, True]
-    assert ledger.drain() == ({}, [])
+def test_usage_logs_add_up_exactly_once_and_finished_files_go(tmp_path: Path) -> None:
+    store = Store(tmp_path / "lockgate.db")
+    log = UsageLog(tmp_path, segment_bytes=200)  # a new file every two records or so
+    for index in range(5):
+        log.record("alice", "chat", "m", index % 2 == 1, 200, read_usage({"prompt_tokens": 2, "total_tokens": 5}, "u"))
+    log.record("bob", "chat", "m", False, 502, read_usage(None, "u"))
+    (tmp_path / "usage" / "999999-dead.000000.log").write_bytes(b'["carol",1.0,"chat","m",false,200,1,1,2]\n["car')
+    drain(tmp_path, store)
+    drain(tmp_path, store)  # nothing new: nothing counted twice
+    assert store.usage("alice")[0] == (5, 10, 0, 25)
+    assert store.usage("bob")[0] == (1, 0, 0, 0)
+    assert store.usage("carol")[0] == (1, 1, 1, 2)  # the half-written line waits; the dead writer's file stays
+    assert [r[3] for r in store.usage("alice")[1]] == [0, 1, 0, 1, 0]  # (at, route, model, stream, ...)
+    remaining = sorted(p.name for p in (tmp_path / "usage").iterdir())
+    assert len(remaining) == 2 and "999999-dead.000000.log" in remaining  # superseded segments were removed
+    log.close()
+    store.close()
 
 
 def test_shared_limiter_counts_across_instances_like_workers(tmp_path: Path) -> None:
@@ -91,12 +102,13 @@ def test_shared_limiter_counts_across_instances_like_workers(tmp_path: Path) -> 
 
 def test_usage_store_adds_deltas_from_several_processes(tmp_path: Path) -> None:
     store = Store(tmp_path / "db")
-    store.add_usage([("alice", 1, 2, 3, 5)], [("alice", 1.0, "chat", "m", False, 200, 2, 3, 5)])
+    store.add_usage([("alice", 1, 2, 3, 5)], [("alice", 1.0, "chat", "m", False, 200, 2, 3, 5)], {"a.log": 10})
     other = Store(tmp_path / "db")
-    other.add_usage([("alice", 2, 1, 1, 2)], [("alice", 2.0, "chat", "m", True, 200, 1, 1, 2)])
+    other.add_usage([("alice", 2, 1, 1, 2)], [("alice", 2.0, "chat", "m", True, 200, 1, 1, 2)], {"b.log": 20})
     totals, recent = store.usage("alice")
     assert totals == (3, 3, 4, 7) and [r[0] for r in recent] == [1.0, 2.0]
     assert store.usage("nobody") == ((0, 0, 0, 0), [])
+    assert store.usage_offsets() == {"a.log": 10, "b.log": 20}
 
 
 @pytest.mark.parametrize(

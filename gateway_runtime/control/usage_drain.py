@@ -1,0 +1,92 @@
+"""Add the data planes' usage logs (data/usage_log.py) up into the store, about once a second.
+
+The store records, per file, how far it has added up, in the same transaction as the totals, so every record counts
+exactly once. A file is removed once it is added up and finished: its writer moved on to a newer one, or exited.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from pathlib import Path
+
+import orjson
+from lockgate.gateway_runtime.control.store import Store
+from lockgate.gateway_runtime.data.usage import RECENT_PER_CONSUMER, Delta
+from lockgate.gateway_runtime.data.usage_log import DIRECTORY
+
+log = logging.getLogger("lockgate.usage")
+MAX_READ_BYTES = 64 << 20  # per file and drain: a backlog is added up over several drains, never all in memory
+
+
+def drain(data_dir: Path, store: Store) -> None:
+    """Add every log's new records to the store, then remove the files that are finished."""
+    directory = data_dir / DIRECTORY
+    if not directory.is_dir():
+        return
+    done = store.usage_offsets()
+    files = sorted(directory.glob("*.log"))
+    deltas: dict[str, Delta] = {}
+    recent: dict[str, deque[tuple[object, ...]]] = {}
+    offsets: dict[str, int] = {}
+    for path in files:
+        start = done.get(path.name, 0)
+        with path.open("rb") as handle:
+            handle.seek(start)
+            data = handle.read(MAX_READ_BYTES)
+        end = data.rfind(b"\n") + 1  # a line being written is left for the next drain
+        if end:
+            _add_up(data[:end], path.name, deltas, recent)
+            offsets[path.name] = start + end
+    if offsets:
+        store.add_usage(
+            [(n, d.requests, d.prompt_tokens, d.completion_tokens, d.total_tokens) for n, d in deltas.items()],
+            [record for records in recent.values() for record in records],
+            offsets,
+        )
+    _remove_finished(files, {**done, **offsets}, store)
+
+
+def _add_up(data: bytes, name: str, deltas: dict[str, Delta], recent: dict[str, deque[tuple[object, ...]]]) -> None:
+    for line in data.splitlines():
+        try:
+            consumer, at, route, model, stream, status, prompt, completion, total = orjson.loads(line)
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            log.error("skipping an unreadable usage record in %s", name)
+            continue
+        delta = deltas.get(consumer)
+        if delta is None:
+            delta = deltas[consumer] = Delta()
+            recent[consumer] = deque(maxlen=RECENT_PER_CONSUMER)
+        delta.requests += 1
+        delta.prompt_tokens += prompt
+        delta.completion_tokens += completion
+        delta.total_tokens += total
+        recent[consumer].append((consumer, at, route, model, stream, status, prompt, completion, total))
+
+
+def _remove_finished(files: list[Path], added_up: dict[str, int], store: Store) -> None:
+    newest: dict[str, str] = {}
+    for path in files:  # sorted: a writer's later sequence numbers come later
+        newest[path.name.partition(".")[0]] = path.name
+    finished = []
+    for path in files:
+        writer = path.name.partition(".")[0]
+        superseded = newest[writer] != path.name or not _alive(int(writer.partition("-")[0]))
+        if superseded and added_up.get(path.name, 0) >= path.stat().st_size:
+            finished.append(path)
+    for path in finished:
+        path.unlink(missing_ok=True)
+    if finished:
+        store.forget_usage_offsets([path.name for path in finished])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
