@@ -6,8 +6,9 @@ from lockgate.provider_bridge.diagnostics import validate_known
 from lockgate.provider_bridge.provider import RESOURCES
 from lockgate.provider_bridge.resources.api_key import ApiKeyResource
 from lockgate.provider_bridge.resources.entities import ConsumerGroupResource, RouteResource
-from lockgate.provider_bridge.schema import SingleNestedBlock, fill_defaults, spec_values
-from lockgate.sdk import Route
+from lockgate.provider_bridge.schema import SingleNestedBlock, fill_defaults, parse, spec_values
+from lockgate.sdk import ApiKeyCreate, ConsumerGroup, GatewayRuntime, LlmUpstream, RateLimit, Route
+from msgpack import ExtType
 from tf import types as tft
 from tf.types import Unknown
 from tf.utils import Diagnostics
@@ -66,3 +67,29 @@ def test_validation_diagnostics_point_at_the_attribute_and_skip_unknowns() -> No
     clean = Diagnostics()
     validate_known(clean, Route, {"name": Unknown, "paths": ["/v1"], "upstream": Unknown}, "lockgate_route")
     assert clean.diagnostics == []
+
+
+def test_whole_numbers_reach_int_fields_as_int_for_strict_models() -> None:
+    values = spec_values(ConsumerGroup, {"name": "g", "rate_limit": {"requests": 10.0, "window_s": 60.0}})
+    assert values["rate_limit"] == {"requests": 10, "window_s": 60}
+    assert type(values["rate_limit"]["requests"]) is int
+    assert parse(ConsumerGroup, {"name": "g", "rate_limit": {"requests": 10.0}}).rate_limit == RateLimit(requests=10)
+    diags = Diagnostics()
+    validate_known(diags, ConsumerGroup, {"name": "g", "rate_limit": {"requests": 10.5}}, "lockgate_consumer_group")
+    [diag] = diags.diagnostics
+    assert diag.path == ["rate_limit", "requests"] and "Got 10.5" in diag.detail
+
+
+def test_refined_unknowns_are_skipped_and_hidden_values_never_shown() -> None:
+    refined = ExtType(12, b"\x82\x01\xc2\x02\xa3gw-")  # Terraform: unknown, but starts with "gw-"
+    clean = Diagnostics()
+    validate_known(clean, GatewayRuntime, {"name": refined, "host": "127.0.0.1"}, "lockgate_gateway")
+    assert clean.diagnostics == []
+    secret = "sk-live-PASTEDSECRET-1234"
+    diags = Diagnostics()
+    validate_known(
+        diags, LlmUpstream, {"name": "u", "base_url": "http://x/v1", "auth": secret}, "lockgate_llm_upstream"
+    )
+    validate_known(diags, ApiKeyCreate, {"name": "k", "consumer": "c", "key": secret[:12]}, "lockgate_api_key", {"key"})
+    assert [d.path for d in diags.diagnostics] == [["auth"], ["key"]]
+    assert all(secret[:12] not in d.summary + (d.detail or "") for d in diags.diagnostics)
