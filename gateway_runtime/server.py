@@ -19,7 +19,7 @@ from aiohttp import web
 from lockgate.gateway_runtime import published
 from lockgate.gateway_runtime.config_file import load_config_file
 from lockgate.gateway_runtime.control.admin_api import create_admin_app
-from lockgate.gateway_runtime.control.service import ControlPlane
+from lockgate.gateway_runtime.control.service import ChangeRejected, ControlPlane
 from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.data.shared_limits import LIMITS_FILE
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
@@ -69,7 +69,7 @@ async def serve(settings: ServeSettings) -> None:
     pool = UpstreamPool()
     declared = load_config_file(settings.config_file) if settings.config_file else None
     store = Store(settings.data_dir / "lockgate.db")
-    control = ControlPlane.start(store, declared, pool, settings.data_dir)
+    control = ControlPlane.start(store, declared, pool, settings.data_dir, settings.config_file)
 
     runner = web.ServerRunner(control.data.server(), handle_signals=False)
     workers: WorkerSupervisor | None = None
@@ -93,6 +93,8 @@ async def serve(settings: ServeSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if settings.config_file is not None:
+        loop.add_signal_handler(signal.SIGHUP, _reload, control)
     admin_task = asyncio.create_task(admin.serve())
     flusher = asyncio.create_task(_flush_usage_forever(control))
     supervisor = asyncio.create_task(workers.supervise()) if workers else None
@@ -117,6 +119,16 @@ async def serve(settings: ServeSettings) -> None:
     control.data.usage.close()
     control.flush_usage()  # the workers have stopped too: everything they logged is added up
     store.close()
+
+
+def _reload(control: ControlPlane) -> None:
+    """SIGHUP: serve the edited config file, or keep the running config and say why."""
+    try:
+        control.reload()
+    except ChangeRejected as exc:
+        log.error("kept config version %d: %s", control.version, exc.message)
+    else:
+        log.info("reloaded %s: now serving config version %d", control.config_file, control.version)
 
 
 async def _flush_usage_forever(control: ControlPlane) -> None:

@@ -149,6 +149,10 @@ class _Api:
         """The whole declarative configuration (keys as hashes)."""
         return _convert(self._call("GET", "/config"), GatewayConfig.model_validate)
 
+    def reload_config(self) -> Any:
+        """DB-less gateways: re-read the config file and serve it (like SIGHUP); returns the new `Status`."""
+        return _convert(self._call("POST", "/config/reload"), Status.model_validate)
+
     def settings(self) -> Any:
         """The gateway-wide data plane settings (`GatewaySettings`)."""
         return _convert(self._call("GET", "/gateway"), GatewaySettings.model_validate)

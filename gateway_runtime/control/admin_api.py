@@ -67,6 +67,13 @@ def create_admin_app(control: ControlPlane, admin_token: str, identity: Health |
         """The whole declarative configuration the gateway serves (API keys as hashes)."""
         return control.config()
 
+    @api.post("/config/reload", tags=["config"])
+    async def reload_config() -> Status:
+        """DB-less gateways: read the config file again and serve it (like SIGHUP); on any error the running
+        config stays and the error names the field."""
+        control.reload()
+        return Status(status="ok", config_version=control.version, config_hash=control.data.snapshot.hash)
+
     @api.get("/gateway", tags=["gateway"])
     async def get_gateway() -> GatewaySettings:
         return control.settings

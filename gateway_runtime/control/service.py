@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from lockgate.gateway_runtime.config_file import ConfigFileError, load_config_file
 from lockgate.gateway_runtime.control.store import Row, Store
 from lockgate.gateway_runtime.control.usage_drain import drain
 from lockgate.gateway_runtime.data.proxy import DataPlane
@@ -79,11 +80,19 @@ class ControlPlane:
     ) -> None:
         self.store, self.data, self.state, self.settings = store, data, state, settings
         self.read_only, self.data_dir = read_only, data_dir
+        self.config_file: Path | None = None  # DB-less: the declarative file, re-read by `reload`
         self.version = data.snapshot.version
         self.on_change: list[Callable[[ControlPlane], None]] = []
 
     @classmethod
-    def start(cls, store: Store, declared: GatewayConfig | None, pool: UpstreamPool, data_dir: Path) -> ControlPlane:
+    def start(
+        cls,
+        store: Store,
+        declared: GatewayConfig | None,
+        pool: UpstreamPool,
+        data_dir: Path,
+        config_file: Path | None = None,
+    ) -> ControlPlane:
         """From the store (or, DB-less, a declarative config): compile the first snapshot; fail loudly if broken.
 
         In DB-less mode the store still keeps usage; entities come from the file and cannot be changed. Usage logs
@@ -91,13 +100,7 @@ class ControlPlane:
         state: State = {kind: {} for kind in ENTITY_KINDS}
         settings = GatewaySettings()
         if declared is not None:
-            settings = declared.gateway
-            now = time.time()
-            for kind in ENTITY_KINDS:
-                for spec in getattr(declared, kind):
-                    state[kind][spec.name] = Entity(
-                        str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}/{spec.name}")), now, now, spec
-                    )
+            state, settings = _declared_state(declared)
         else:
             saved = store.settings()
             settings = GatewaySettings.model_validate(saved) if saved else settings
@@ -110,10 +113,29 @@ class ControlPlane:
                 )
         snapshot = compile_snapshot(_config(state, settings), 1, pool)
         data = DataPlane(snapshot, pool, UsageLog(data_dir))
-        return cls(store, data, state, settings, declared is not None, data_dir)
+        control = cls(store, data, state, settings, declared is not None, data_dir)
+        control.config_file = config_file
+        return control
 
     def config(self) -> GatewayConfig:
         return _config(self.state, self.settings)
+
+    def reload(self) -> None:
+        """DB-less: read the config file again and serve it, atomically; a file that cannot be served is refused
+        whole (ChangeRejected naming the field) and the running config stays."""
+        if self.config_file is None:
+            raise ChangeRejected(405, "this gateway keeps its config in its store: there is no file to reload")
+        try:
+            declared = load_config_file(self.config_file)
+        except ConfigFileError as exc:
+            raise ChangeRejected(422, str(exc)) from None
+        state, settings = _declared_state(declared)
+        try:
+            snapshot = compile_snapshot(_config(state, settings), self.version + 1, self.data.pool)
+        except CompileError as exc:
+            raise ChangeRejected(422, f"{self.config_file}: {exc.problem}") from None
+        self.state, self.settings = state, settings
+        self._install(snapshot)
 
     # -- changes ---------------------------------------------------------------------------------------------
     def create(self, kind: EntityKind, spec: EntitySpec) -> Entity:
@@ -227,6 +249,16 @@ class ControlPlane:
                 UsageRecord.model_validate({**dict(zip(fields, r, strict=True)), "stream": bool(r[3])}) for r in recent
             ],
         )
+
+
+def _declared_state(declared: GatewayConfig) -> tuple[State, GatewaySettings]:
+    """Entities from a declarative config, with ids that stay the same across reloads."""
+    now = time.time()
+    state: State = {kind: {} for kind in ENTITY_KINDS}
+    for kind in ENTITY_KINDS:
+        for spec in getattr(declared, kind):
+            state[kind][spec.name] = Entity(str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}/{spec.name}")), now, now, spec)
+    return state, declared.gateway
 
 
 def _config(state: State, settings: GatewaySettings) -> GatewayConfig:

@@ -218,6 +218,44 @@ api_keys: [{{name: app-key, consumer: app, key_sha256: "{hashlib.sha256(b"file-k
         assert [u.name for u in admin.config().upstreams] == ["mock"]
 
 
+def test_db_less_mode_reloads_an_edited_file_atomically(start_gateway: Callable, mock_llm: str, tmp_path: Path) -> None:
+    import hashlib
+    import signal
+
+    def write(key: str, extra: str = "") -> None:
+        config.write_text(f"""
+upstreams: [{{name: mock, base_url: "{mock_llm}", model: mock-1}}]
+routes: [{{name: chat, paths: [/v1], upstream: mock, policies: {{key_auth: {{}}}}}}]
+consumers: [{{name: app}}]
+api_keys: [{{name: app-key, consumer: app, key_sha256: "{hashlib.sha256(key.encode()).hexdigest()}"}}]
+{extra}""")
+
+    def status(key: str) -> int:
+        return httpx.post(gateway.proxy_url + "/v1/chat/completions", json=CHAT, headers={"apikey": key}).status_code
+
+    config = tmp_path / "gateway.yaml"
+    write("first-key-0123456789")
+    gateway = start_gateway(config=config)
+    write("second-key-0123456789")
+    assert status("first-key-0123456789") == 200  # an edit alone changes nothing ...
+    gateway.process.send_signal(signal.SIGHUP)  # ... until SIGHUP
+    deadline = time.monotonic() + 10
+    while status("second-key-0123456789") != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status("second-key-0123456789") == 200 and status("first-key-0123456789") == 401
+    with gateway.admin() as admin:
+        before = admin.status()
+        write("third-key-0123456789", extra="consumer_groups: [{name: Bad!}]")
+        gateway.process.send_signal(signal.SIGHUP)
+        with pytest.raises(BadRequest, match=r"consumer_groups\[0\]\.name"):
+            admin.reload_config()
+        assert admin.status() == before and status("second-key-0123456789") == 200
+        write("third-key-0123456789")
+        assert admin.reload_config().config_version == before.config_version + 1
+    assert status("third-key-0123456789") == 200
+    assert "kept config version" in (tmp_path / "gateway-0.log").read_text()
+
+
 def test_serve_rejects_an_invalid_file_naming_the_field(tmp_path: Path) -> None:
     import subprocess
     import sys
