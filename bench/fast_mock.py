@@ -1,7 +1,8 @@
 """A fast OpenAI-compatible upstream for benchmarks: raw asyncio protocol on uvloop + httptools.
 
 Non-streamed completions and SSE bursts are precomputed bytes. A request whose body mentions "paced" streams its
-chunks PACED_MS apart. Final usage chunk when the body asks for include_usage.
+chunks PACED_MS apart; one for the model "slow" takes SLOW_S in all, like an LLM's answer. Final usage chunk when
+the body asks for include_usage.
 
     python bench/fast_mock.py PORT [CHUNKS] [PACED_MS]
 """
@@ -17,6 +18,7 @@ import uvloop
 
 CHUNKS = 8
 PACED_MS = 5.0
+SLOW_S = 5.0
 WORDS = "Hello from the fast mock upstream, answering quickly for the benchmark harness."
 USAGE = {"prompt_tokens": 9, "completion_tokens": 13, "total_tokens": 22}
 
@@ -100,21 +102,23 @@ class MockProtocol(asyncio.Protocol):
             self.transport.write(MODELS_RESPONSE)
         elif b'"stream":true' in body or b'"stream": true' in body:
             with_usage = b"include_usage" in body
-            if b"paced" in body:
-                self.stream_task = asyncio.ensure_future(self._paced(with_usage))
+            if b'"model":"slow"' in body:
+                self.stream_task = asyncio.ensure_future(self._paced(with_usage, SLOW_S / len(self.events)))
+            elif b"paced" in body:
+                self.stream_task = asyncio.ensure_future(self._paced(with_usage, self.paced_s))
             else:
                 payload = b"".join(self.events) + (USAGE_EVENT if with_usage else b"") + DONE
                 self.transport.write(SSE_HEAD + _chunked(payload) + b"0\r\n\r\n")
         else:
             self.transport.write(self.completion)
 
-    async def _paced(self, with_usage: bool) -> None:
+    async def _paced(self, with_usage: bool, delay_s: float) -> None:
         self.transport.write(SSE_HEAD)
         for event in self.events:
             if self.transport.is_closing():  # the client went away (e.g. the load run ended)
                 return
             self.transport.write(_chunked(event))
-            await asyncio.sleep(self.paced_s)
+            await asyncio.sleep(delay_s)
         if self.transport.is_closing():
             return
         tail = (USAGE_EVENT if with_usage else b"") + DONE

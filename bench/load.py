@@ -7,13 +7,14 @@ import re
 import socket
 import statistics
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import orjson
-from targets import LOAD_CPU
+from targets import LOAD_CPU, Target
 
 HERE = Path(__file__).resolve().parent
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -103,3 +104,17 @@ def ttft_ms(url: str, auth: str, model: str, streams: int) -> float:
                 received += chunk
             samples.append(((first or time.perf_counter()) - started) * 1000)
     return statistics.median(samples)
+
+
+def concurrent_streams(target: Target, count: int, arrival_s: float) -> tuple[dict[str, float], float]:
+    """Run bench/streams.py (pinned to the load CPU) against `target`; returns its result and the target's peak RSS."""
+    argv = ["taskset", "-c", LOAD_CPU, sys.executable, str(HERE / "streams.py"), target.base_url, target.auth]
+    process = subprocess.Popen([*argv, str(count), str(arrival_s)], stdout=subprocess.PIPE, text=True)
+    peak = 0.0
+    while process.poll() is None:
+        peak = max(peak, target.worker_rss_mb())
+        time.sleep(0.25)
+    out = process.stdout.read() if process.stdout else ""
+    if process.returncode != 0:
+        raise RuntimeError(f"streams client failed ({process.returncode}): {out[-500:]}")
+    return orjson.loads(out), peak

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gateway_config import bench_config
-from load import body, ttft_ms, wrk
+from load import body, concurrent_streams, ttft_ms, wrk
 from targets import REPO, Target, start_litellm, start_lockgate, start_mock, start_nginx
 
 RESULTS = REPO / "bench" / "results.json"
@@ -40,6 +40,8 @@ class Row:
     rss_mb: float | None = None
     completion_rate: float | None = None
     errors: int | None = None
+    ttft_p99_ms: float | None = None
+    wall_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,34 @@ class Plan:
     latency_seconds: float
     ttft_streams: int
     slow_seconds: float  # for LiteLLM, which serves ~100 req/s
+    streams: tuple[tuple[int, float], ...]  # (concurrent 5-second streams, seconds over which they arrive)
 
 
-FULL = Plan(seconds=10, latency_seconds=8, ttft_streams=300, slow_seconds=10)
-QUICK = Plan(seconds=4, latency_seconds=3, ttft_streams=100, slow_seconds=4)
+FULL = Plan(seconds=10, latency_seconds=8, ttft_streams=300, slow_seconds=10, streams=((1000, 2.0), (10_000, 10.0)))
+QUICK = Plan(seconds=4, latency_seconds=3, ttft_streams=100, slow_seconds=4, streams=((1000, 2.0),))
+
+
+def measure_streams(target: Target, plan: Plan, direct: dict[str, float]) -> list[Row]:
+    """Thousands of concurrent slow streams (bench/streams.py): TTFT beside direct, completion, wall time, peak RSS."""
+    rows = []
+    for count, arrival_s in plan.streams:
+        result, peak_rss = concurrent_streams(target, count, arrival_s)
+        scenario = f"{count:,} slow streams"
+        rows.append(
+            Row(
+                target.name,
+                scenario,
+                target.workers,
+                ttft_p50_ms=result["ttft_p50_ms"],
+                ttft_p99_ms=result["ttft_p99_ms"],
+                added_p50_ms=_added(result["ttft_p50_ms"], direct.get(scenario)),
+                completion_rate=round(result["completed"] / count, 4),
+                wall_s=result["wall_s"],
+                rss_mb=round(peak_rss, 1),
+            )
+        )
+        direct.setdefault(scenario, result["ttft_p50_ms"])
+    return rows
 
 
 def measure(target: Target, plan: Plan, direct: dict[str, float], slow: bool = False) -> list[Row]:
@@ -136,19 +162,22 @@ def run(plan: Plan, skip_litellm: bool, workers: list[int]) -> list[Row]:
             direct = {"p50_c1": direct_rows[1].p50_ms or 0.0, "ttft": direct_rows[4].ttft_p50_ms or 0.0}
             for row in rows:
                 row.added_p50_ms = 0.0 if row.scenario in ("non-stream c=1", "TTFT c=1") else None
+            rows += measure_streams(mock, plan, direct)
             config = work / "gateway.json"
             config.write_text(bench_config(mock.base_url).model_dump_json())
 
-            def one(start: object, slow: bool = False) -> None:
+            def one(start: object, slow: bool = False, streams: bool = False) -> None:
                 target = start()  # type: ignore[operator]
                 started.append(target)
                 print(f"  measuring {target.name} ...", flush=True)
                 rows.extend(measure(target, plan, direct, slow))
+                if streams:
+                    rows.extend(measure_streams(target, plan, direct))
                 target.stop()
 
             one(lambda: start_nginx(work, mock))
             for count in workers:
-                one(lambda count=count: start_lockgate(work, mock, count, config))
+                one(lambda count=count: start_lockgate(work, mock, count, config), streams=count == 1)
             if not skip_litellm:
                 one(lambda: start_litellm(work, mock, LITELLM_BIN), slow=True)
         finally:
