@@ -4,8 +4,8 @@ Two rules hold for every diagnostic built here:
 - a value Terraform does not know yet (a variable during `validate`, another resource's computed attribute during
   `plan`) is never validated or shown: `tf` hands it over as `Unknown`, or as a msgpack ExtType when Terraform refined
   it (code 12: "unknown, but starts with 'gw-'");
-- the value of a hidden field (a sensitive attribute, or a SecretRef field, where a rejected value may be a pasted
-  key) is never shown, neither in our "Got ..." nor inside the model's own message.
+- the value of a hidden field (a sensitive attribute, a SecretRef field, where a rejected value may be a pasted
+  key, or an SDK writeOnly field) is never shown, neither after the message nor inside the model's own message.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from lockgate.provider_bridge.schema import nested_model, parse, secret_fields
+from lockgate.provider_bridge.schema import parse
 from lockgate.sdk import ApiError, LockgateError
+from lockgate.sdk.problems import hidden_at, problems_of
 from msgpack import ExtType
 from pydantic import BaseModel, ValidationError
 from tf.types import Unknown
 from tf.utils import Diagnostics
-
-HIDDEN = "(hidden)"
 
 
 def is_unknown(value: Any) -> bool:
@@ -43,21 +42,8 @@ def tf_path(loc: Any) -> list[Any]:
 
 
 def is_hidden(model: type[BaseModel], loc: tuple[Any, ...], sensitive: Collection[str] = ()) -> bool:
-    """Whether the field at `loc` (or a block around it) is sensitive or a SecretRef."""
-    current: type[BaseModel] | None = model
-    for depth, part in enumerate(loc):
-        if current is None or not isinstance(part, str) or part not in current.model_fields:
-            return False
-        if (depth == 0 and part in sensitive) or part in secret_fields(current):
-            return True
-        current = nested_model(current.model_fields[part])
-    return False
-
-
-def _scrub(message: str, value: Any) -> str:
-    if isinstance(value, str) and len(value) >= 4:
-        message = message.replace(value, HIDDEN)
-    return message
+    """Whether the field at `loc` is one of the resource's sensitive attributes or, for the SDK, a secret."""
+    return bool(loc and loc[0] in sensitive) or hidden_at(model, loc)
 
 
 def report_invalid(
@@ -69,21 +55,17 @@ def report_invalid(
     prefix: tuple[str, ...] = (),
     skip: Collection[str] = (),
 ) -> None:
-    """One diagnostic per pydantic error, on its attribute (`prefix` + loc), never showing a hidden value."""
+    """One diagnostic per pydantic error, on its attribute (`prefix` + loc), worded by the SDK's `problems_of`
+    (the same text as the admin API's), never showing a hidden value."""
     for error in exc.errors():
         loc = tuple(error["loc"])
         if (loc and loc[0] in skip) or (not loc and skip):
             continue  # about a field still unknown, or (root validator) about an object missing one
         hidden = is_hidden(model, loc, sensitive)
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if hidden:
-            message = _scrub(message, error.get("input"))
-        shown = ""
-        if "input" in error and error["type"] != "missing":
-            shown = " The value is not shown (sensitive)." if hidden else f" Got {error['input']!r}."
-        field = ".".join(str(p) for p in loc)
-        summary = f"Invalid {label}" + (f": {field}" if field else "") + f": {message}"
-        diags.add_error(summary, f"{message}.{shown}".replace("..", "."), path=tf_path((*prefix, *loc)) or None)
+        [problem] = problems_of([error], None if hidden else model)  # without the model no value is shown
+        note = " The value is not shown (sensitive)." if hidden and error["type"] != "missing" else ""
+        summary = f"Invalid {label}: {problem if loc else problem.message}"
+        diags.add_error(summary, f"{problem.message}.{note}".replace("..", "."), path=tf_path((*prefix, *loc)) or None)
 
 
 def validate_known(

@@ -7,7 +7,7 @@ A field with a default is optional + computed, and the plan fills the default in
 second plan is empty. A field whose default is None is optional.
 
 Terraform numbers arrive as int or float; `spec_values` hands whole numbers to int fields as int, so the (strict) SDK
-models accept them. `secret_fields` names the SecretRef fields, whose values diagnostics never show.
+models accept them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import types
 import typing
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from lockgate.sdk._base import SecretRef
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from tf import types as tft
@@ -160,21 +159,6 @@ M = TypeVar("M", bound=BaseModel)
 def parse(model: type[M], values: dict[str, Any]) -> M:
     """State -> SDK model, strictly (no str -> int coercion): what the gateway itself would accept."""
     return model.model_validate(spec_values(model, values), strict=True)
-
-
-_SECRET_CHECKS = get_args(SecretRef)[1:]
-
-
-def _is_secret_ref(field: FieldInfo) -> bool:
-    if any(check in field.metadata for check in _SECRET_CHECKS):
-        return True  # `auth: SecretRef`: pydantic moved the Annotated metadata onto the field
-    inner, _ = _unwrap_optional(field.annotation)
-    return bool(inner == SecretRef)
-
-
-def secret_fields(model: type[BaseModel]) -> frozenset[str]:
-    """Names of the model's SecretRef fields: a value rejected there may be a pasted secret."""
-    return frozenset(name for name, field in model.model_fields.items() if _is_secret_ref(field))
 
 
 def state_values(model: type[BaseModel], spec: dict[str, Any]) -> dict[str, Any]:
