@@ -118,6 +118,7 @@ async def serve(settings: ServeSettings) -> None:
     await pool.close()
     control.data.usage.close()
     control.flush_usage()  # the workers have stopped too: everything they logged is added up
+    control.flush_usage.close()
     store.close()
 
 
@@ -135,7 +136,7 @@ async def _flush_usage_forever(control: ControlPlane) -> None:
     while True:
         await asyncio.sleep(USAGE_FLUSH_INTERVAL_S)
         try:
-            control.flush_usage()
+            await asyncio.to_thread(control.flush_usage)  # off the loop: it may serve the proxy too
         except Exception:  # logging and accounting never fail the gateway
             log.exception("could not save usage")
 

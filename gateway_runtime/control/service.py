@@ -17,7 +17,7 @@ from typing import Any
 
 from lockgate.gateway_runtime.config_file import ConfigFileError, load_config_file
 from lockgate.gateway_runtime.control.store import Row, Store
-from lockgate.gateway_runtime.control.usage_drain import drain
+from lockgate.gateway_runtime.control.usage_drain import UsageDrain
 from lockgate.gateway_runtime.data.proxy import DataPlane
 from lockgate.gateway_runtime.data.snapshot import CompileError, Snapshot, compile_snapshot
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
@@ -80,6 +80,7 @@ class ControlPlane:
     ) -> None:
         self.store, self.data, self.state, self.settings = store, data, state, settings
         self.read_only, self.data_dir = read_only, data_dir
+        self.flush_usage = UsageDrain(data_dir, store.path)  # adds every data plane's usage log up into the store
         self.config_file: Path | None = None  # DB-less: the declarative file, re-read by `reload`
         self.version = data.snapshot.version
         self.on_change: list[Callable[[ControlPlane], None]] = []
@@ -230,10 +231,6 @@ class ControlPlane:
             raise ChangeRejected(422, exc.problem.message, list(exc.problem.loc[2:])) from None
 
     # -- usage -----------------------------------------------------------------------------------------------
-    def flush_usage(self) -> None:
-        """Add up what every data plane of this gateway has logged (so usage read right after is exact)."""
-        drain(self.data_dir, self.store)
-
     def usage(self, consumer: str) -> ConsumerUsage:
         self.get("consumers", consumer)
         self.flush_usage()

@@ -41,6 +41,7 @@ class Row:
 
 class Store:
     def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)

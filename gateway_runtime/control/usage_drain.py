@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import deque
 from pathlib import Path
 
@@ -18,6 +19,22 @@ from lockgate.gateway_runtime.data.usage_log import DIRECTORY
 
 log = logging.getLogger("lockgate.usage")
 MAX_READ_BYTES = 64 << 20  # per file and drain: a backlog is added up over several drains, never all in memory
+
+
+class UsageDrain:
+    """Adds the logs up one drain at a time, on its own store connection, so it can run off the event loop (in a
+    thread) while the admin API keeps using the main connection."""
+
+    def __init__(self, data_dir: Path, db_path: Path) -> None:
+        self._data_dir, self._store, self._lock = data_dir, Store(db_path), threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            drain(self._data_dir, self._store)
+
+    def close(self) -> None:
+        with self._lock:
+            self._store.close()
 
 
 def drain(data_dir: Path, store: Store) -> None:
