@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from types import NoneType, UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -40,5 +41,37 @@ def _check_secret_ref(value: str) -> str:
 SecretRef = Annotated[
     str,
     AfterValidator(_check_secret_ref),
-    Field(description="A reference to a secret, resolved by the runtime: 'env:NAME' or 'file:PATH'."),
+    Field(
+        description="A reference to a secret, resolved by the runtime: 'env:NAME' or 'file:PATH'.",
+        json_schema_extra={"pattern": "^(env|file):.+$"},  # documents _check_secret_ref (its message hides the value)
+    ),
 ]
+
+
+def whole_numbers_as_int(model: type[BaseModel], data: Any) -> Any:
+    """`data` (JSON for `model`) with every whole-number float in an int field made an int: `10.0` becomes `10`.
+
+    JSON has one number type, and JSON Schema (so OpenAPI) calls `10.0` an integer, but a strict model takes only
+    `int` for int. Surfaces that take JSON from others (the admin API) pass it through this first, so a value their
+    document calls valid is accepted; `10.5`, `"10"` and `true` still are not, and every bound still applies."""
+    if not isinstance(data, dict):
+        return data
+    fields = {field.alias or name: field.annotation for name, field in model.model_fields.items()}
+    return {key: _whole(fields[key], value) if key in fields else value for key, value in data.items()}
+
+
+def _whole(annotation: Any, value: Any) -> Any:
+    if annotation is int:
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return whole_numbers_as_int(annotation, value)
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is list and args and isinstance(value, list):
+        return [_whole(args[0], item) for item in value]
+    if origin is Annotated and args:
+        return _whole(args[0], value)
+    if origin in (Union, UnionType):
+        for arm in args:
+            if arm is not NoneType:
+                value = _whole(arm, value)
+    return value

@@ -11,6 +11,13 @@ from lockgate.sdk.policies import RateLimit, RoutePolicies
 from pydantic import Field, field_validator, model_validator
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+# What the validators below check, for the JSON Schema (documentation only: the validators give the messages).
+# An http(s) URL with a host (ASCII; IPv6 literals are accepted but not described): scheme in any case, userinfo@,
+# host, :port, then a path, query or fragment.
+HTTP_URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://([-A-Za-z0-9._~%!$&'()*+,;=:]*@)?[-A-Za-z0-9._~%!$&'()*+,;=]+(:[0-9]*)?([/?#].*)?$"
+)
+ROUTE_PATH_PATTERN = r"^[/~]"  # a prefix, or '~' and a pattern (RE2: no backreferences, no lookarounds)
 
 
 class GatewaySettings(StrictModel):
@@ -45,6 +52,7 @@ class LlmUpstream(StrictModel):
     base_url: str = Field(
         description="Base URL including the API version path, e.g. 'https://api.openai.com/v1'.",
         examples=["https://api.openai.com/v1"],
+        json_schema_extra={"pattern": HTTP_URL_PATTERN},  # documents _http_url (its message is the better one)
     )
     model: str | None = Field(
         default=None,
@@ -90,7 +98,12 @@ class Route(StrictModel):
     """
 
     name: Name
-    paths: list[str] = Field(min_length=1, max_length=64, description="Prefixes, or '~regex' patterns.")
+    paths: list[str] = Field(
+        min_length=1,
+        max_length=64,
+        description="Prefixes ('/v1'), or '~regex' patterns ('~/teams/[a-z]+/v1', RE2), none repeated.",
+        json_schema_extra={"uniqueItems": True, "items": {"type": "string", "pattern": ROUTE_PATH_PATTERN}},
+    )
     methods: list[Literal[HTTP_METHODS]] = Field(  # type: ignore[valid-type]
         default=["GET", "POST"], min_length=1, description="HTTP methods this route accepts."
     )
@@ -132,7 +145,11 @@ class Consumer(StrictModel):
     """Someone who calls the gateway: a customer, an app or a team."""
 
     name: Name
-    groups: list[Name] = Field(default=[], description="Names of the consumer groups this consumer belongs to.")
+    groups: list[Name] = Field(
+        default=[],
+        description="Names of the consumer groups this consumer belongs to, none repeated.",
+        json_schema_extra={"uniqueItems": True},
+    )
 
     @field_validator("groups")
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lockgate.sdk._base import Name, StrictModel
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 
 class KeyAuth(StrictModel):
@@ -46,7 +46,16 @@ class UsageAccounting(StrictModel):
 
 
 class RoutePolicies(StrictModel):
-    """The policies a route runs, in fixed priority order: key_auth (1000), acl (950), usage (log phase)."""
+    """The policies a route runs, in fixed priority order: key_auth (1000), acl (950), usage (log phase). An acl
+    needs key_auth (an ACL can only check identified consumers)."""
+
+    # Route checks the acl/key_auth rule (naming the field); the JSON Schema says it too
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"acl": {"type": "object"}}, "required": ["acl"]},
+            "then": {"properties": {"key_auth": {"type": "object"}}, "required": ["key_auth"]},
+        }
+    )
 
     key_auth: KeyAuth | None = Field(default=None, description="Require an API key (see KeyAuth).")
     acl: Acl | None = Field(default=None, description="Restrict the route to consumer groups (see Acl).")

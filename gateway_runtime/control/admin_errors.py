@@ -1,7 +1,9 @@
 """The admin API's error contract: every error is `{"error": {"message", "type", "code", "field"}}`.
 
 That holds for what FastAPI and Starlette answer themselves (unknown paths, wrong methods with an `Allow` header that
-lists every method the path has, bodies that are not JSON), and for requests refused before their body is read:
+lists every method the path has, bodies that are not JSON), for changes the gateway's mode refuses (405, with an
+`Allow` that lists the path's reads: a DB-less gateway's entities, or no method for /config/reload on a gateway
+with a store), and for requests refused before their body is read:
 a request without the admin token gets 401, and a body over MAX_BODY_BYTES gets 413, without the gateway reading it.
 """
 
@@ -21,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 32 << 20
+_READS = frozenset({"GET", "HEAD"})
 PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 _TYPES = {
     400: "invalid_request_error",
@@ -81,7 +84,10 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ChangeRejected)
-    async def _rejected(_: Request, exc: ChangeRejected) -> JSONResponse:
+    async def _rejected(request: Request, exc: ChangeRejected) -> JSONResponse:
+        if exc.status == 405:  # the gateway's mode refuses changes: it still answers the path's reads
+            allowed = [m for m in _allowed_methods(app, request.url.path) if m in _READS]
+            return error_response(405, exc.message, exc.field, headers={"Allow": ", ".join(allowed)})
         return error_response(exc.status, exc.message, exc.field)
 
     @app.exception_handler(RequestValidationError)

@@ -1,0 +1,216 @@
+"""A hostile sweep of the admin API against its own OpenAPI document, through a real `lockgate serve`.
+
+schemathesis generates requests from the live `/openapi.json` (boundary values, then random valid and invalid ones)
+and checks every answer: no 5xx, only documented status codes, content types and bodies, no schema-valid request
+refused for its shape, and an `Allow` that lists exactly the documented methods on every 405. A schema-valid
+request may still be refused for what it means (a reference to an entity that does not exist, a body whose `name`
+is not the URL's, an `env:` secret that is not set): that is accepted only when the status is documented for the
+operation and the request model itself accepts the body, so any gap between the document and the models fails.
+Every finding is collected, so one run reports them all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import httpx
+import lockgate.sdk as sdk
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from lockgate.sdk import ApiKeyCreate, Consumer, ConsumerGroup, LlmUpstream, Route
+from lockgate.sdk._base import NAME_PATTERN, whole_numbers_as_int
+from pydantic import ValidationError
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import Failure, FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    positive_data_acceptance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+if TYPE_CHECKING:
+    from tests.conftest import Gateway
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    positive_data_acceptance,
+]
+SEEDED = ("chat", "gold")  # the Name examples in the document, so generated paths hit existing entities too
+FUZZ_EXAMPLES = {GenerationMode.POSITIVE: 20, GenerationMode.NEGATIVE: 10}
+COVERAGE_CASES = 60  # per operation and mode
+METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH")
+UNRUNNABLE_PATTERN = "linear-time pattern engine (RE2)"
+SEMANTIC = frozenset({400, 405, 422})  # refusals of schema-valid requests for what they mean, if documented
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One kind of failure on one operation; `example` is the first request that showed it."""
+
+    operation: str
+    check: str
+    status: int | None
+    kind: str
+    example: str = field(compare=False, hash=False)
+
+    def __str__(self) -> str:
+        return f"{self.operation}: {self.check} [{self.status}] {self.kind}\n    e.g. {self.example[:300]}"
+
+
+def seed(gateway: Gateway, mock_llm: str) -> None:
+    with gateway.admin() as admin:
+        for name in SEEDED:
+            admin.upstreams.create(LlmUpstream(name=name, base_url=mock_llm))
+            admin.consumer_groups.create(ConsumerGroup(name=name))
+            admin.consumers.create(Consumer(name=name, groups=[name]))
+            admin.api_keys.create(ApiKeyCreate(name=name, consumer=name))
+        admin.routes.create(Route(name="chat", paths=["/chat"], upstream="chat"))
+
+
+def request_model(operation: Any) -> type[Any] | None:
+    """The SDK model the operation's body is validated with (the document names it by its class name)."""
+    body = operation.definition.raw.get("requestBody", {})
+    ref = body.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+    model = getattr(sdk, ref.rpartition("/")[2], None) if ref else None
+    return model if isinstance(model, type) else None
+
+
+def documented_statuses(operation: Any) -> set[int]:
+    return {int(code) for code in operation.definition.raw["responses"] if code.isdigit()}
+
+
+def model_rejects(operation: Any, case: Any) -> str | None:
+    """Why the request model (or the Name pattern, for a path `name`) refuses what the document calls valid."""
+    name = (case.path_parameters or {}).get("name")
+    if name is not None and not re.fullmatch(NAME_PATTERN, unquote(str(name))):
+        return "path parameter name does not match the Name pattern"
+    model = request_model(operation)
+    if model is None or case.body is None:
+        return None
+    try:
+        model.model_validate(whole_numbers_as_int(model, case.body))  # what the admin API does with a body
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        if error["loc"] == ("paths",) and UNRUNNABLE_PATTERN in error["msg"]:
+            return None  # a pattern RE2 cannot run: JSON Schema cannot say which those are; the description does
+        return f"{model.__name__} rejects {'.'.join(map(str, error['loc'])) or 'the body'}: {error['type']}"
+    return None
+
+
+def judge(operation: Any, case: Any, failures: list[Failure], status: int | None) -> Iterator[Finding]:
+    example = f"{case.method} {case.formatted_path} {case.body!r}"[:300] if case.body is not None else case.path
+    for failure in failures:
+        check = type(failure).__name__
+        if check == "RejectedPositiveData" and status in SEMANTIC & documented_statuses(operation):
+            reason = model_rejects(operation, case)
+            if reason is None:
+                continue  # refused for what it means, with a documented status
+            kind = reason
+        else:
+            kind = failure.title
+            example = f"{example} -> {failure.message.strip().splitlines()[0] if failure.message else ''}"
+        yield Finding(operation.label, check, status, kind, example)
+
+
+def call(operation: Any, case: Any, token: str, found: set[Finding]) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        response = case.call(headers=headers, timeout=10)
+    except Exception as exc:  # a connection the server dropped is a finding too
+        found.add(Finding(operation.label, "transport", None, type(exc).__name__, repr(exc)[:300]))
+        return
+    try:
+        case.validate_response(response, checks=CHECKS, headers=headers)
+    except FailureGroup as group:
+        found.update(judge(operation, case, list(group.exceptions), response.status_code))
+    except Failure as failure:
+        found.update(judge(operation, case, [failure], response.status_code))
+
+
+def fuzz(operation: Any, mode: GenerationMode, token: str, found: set[Finding]) -> None:
+    strategy = operation.as_strategy(generation_mode=mode)
+    if "{name}" in operation.path:  # half the time, an entity that exists
+        by_name = st.sampled_from(SEEDED).flatmap(
+            lambda name: operation.as_strategy(generation_mode=mode, path_parameters={"name": name})
+        )
+        strategy = st.one_of(strategy, by_name)
+
+    @given(strategy)
+    @settings(
+        max_examples=FUZZ_EXAMPLES[mode],
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        call(operation, case, token, found)
+
+    try:
+        run()
+    except Unsatisfiable:  # nothing to make invalid (no parameters, no body)
+        assert mode is GenerationMode.NEGATIVE, operation.label
+
+
+def coverage(schema: Any, operation: Any, token: str, found: set[Finding]) -> None:
+    cases = schema.iter_coverage_cases(
+        operation,
+        generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        generation_config=schema.config.generation_for(operation=operation, phase="coverage"),
+    )
+    for case in islice(cases, 2 * COVERAGE_CASES):
+        call(operation, case, token, found)
+
+
+def allow_headers(document: dict[str, Any], http: httpx.Client) -> Iterator[Finding]:
+    """Every method a path does not document gets a 405 with the error body and an Allow naming the documented ones."""
+    for template, operations in document["paths"].items():
+        path = template.replace("{name}", SEEDED[0])
+        documented = sorted(m.upper() for m in operations)
+        for method in sorted(set(METHODS) - set(documented)):
+            response = http.request(method, path)
+            label = f"{method} {template}"
+            if response.status_code != 405:
+                yield Finding(label, "allow_header", response.status_code, "expected 405", response.text)
+            elif response.headers.get("allow") != ", ".join(documented):
+                yield Finding(
+                    label,
+                    "allow_header",
+                    405,
+                    "Allow does not list the documented methods",
+                    f"Allow: {response.headers.get('allow')!r}, documented {documented}",
+                )
+            elif set(response.json()) != {"error"}:
+                yield Finding(label, "allow_header", 405, "not an error body", response.text)
+
+
+def test_admin_api_conforms_to_its_openapi_document(start_gateway: Callable[..., Gateway], mock_llm: str) -> None:
+    gateway = start_gateway()
+    seed(gateway, mock_llm)
+    schema = schemathesis.openapi.from_url(f"{gateway.admin_url}/openapi.json")
+    found: set[Finding] = set()
+    with httpx.Client(base_url=gateway.admin_url, headers={"Authorization": f"Bearer {gateway.token}"}) as http:
+        document = http.get("/openapi.json").json()
+        found.update(allow_headers(document, http))
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        coverage(schema, operation, gateway.token, found)
+        for mode in FUZZ_EXAMPLES:
+            fuzz(operation, mode, gateway.token, found)
+    report = sorted(found, key=lambda f: (f.check, f.operation, str(f.status), f.kind))
+    counts = Counter(f.check for f in report)
+    assert not report, f"{len(report)} finding(s) {dict(counts)}:\n" + "\n".join(map(str, report))
