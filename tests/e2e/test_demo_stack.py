@@ -7,7 +7,6 @@ import json
 import os
 import pty
 import select
-import shutil
 import subprocess
 import sys
 import time
@@ -21,14 +20,6 @@ from lockgate.sdk import AdminClient
 REPO = Path(__file__).resolve().parents[2]
 LOCKGATE = str(Path(sys.executable).parent / "lockgate")
 NODE_DIR = Path(os.environ.get("LOCKGATE_NODE_DIR") or REPO / ".lockgate" / "node")
-
-
-@pytest.fixture
-def project(tmp_path: Path, isolated_home: Path) -> Path:
-    """A copy of the repository's CDK app, so state and cdktf.out stay in the test's directory."""
-    shutil.copytree(REPO / "stacks", tmp_path / "stacks", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "cdktf.json", tmp_path / "cdktf.json")
-    return tmp_path
 
 
 def lockgate(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
