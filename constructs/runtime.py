@@ -33,10 +33,22 @@ class Gateway(Construct):
         proxy_port: int | None = None,
         admin_port: int | None = None,
         max_body_bytes: int | None = None,
+        max_header_bytes: int | None = None,
+        max_headers: int | None = None,
+        header_timeout_s: float | None = None,
+        idle_timeout_s: float | None = None,
     ) -> None:
+        """The data plane settings (`max_body_bytes`, ...) are GatewaySettings'; unset ones keep its defaults."""
         super().__init__(scope, id)
         self.name = entity_name(self, name)
-        settings = {"max_body_bytes": max_body_bytes} if max_body_bytes is not None else None
+        given = {
+            "max_body_bytes": max_body_bytes,
+            "max_header_bytes": max_header_bytes,
+            "max_headers": max_headers,
+            "header_timeout_s": header_timeout_s,
+            "idle_timeout_s": idle_timeout_s,
+        }
+        settings = {k: v for k, v in given.items() if v is not None} or None
         if settings is not None:
             validate(GatewaySettings, settings, self.node.path, set())
         self.resource = lockgate_resource(

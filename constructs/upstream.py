@@ -26,6 +26,8 @@ class LlmUpstream(GatewayEntity):
         name: str | None = None,
         connect_timeout_s: float | None = None,
         read_timeout_s: float | None = None,
+        max_connections: int | None = None,
+        pool_timeout_s: float | None = None,
     ) -> None:
         props = {
             "base_url": base_url,
@@ -33,6 +35,8 @@ class LlmUpstream(GatewayEntity):
             "auth": auth,
             "connect_timeout_s": connect_timeout_s,
             "read_timeout_s": read_timeout_s,
+            "max_connections": max_connections,
+            "pool_timeout_s": pool_timeout_s,
         }
         super().__init__(
             scope, id, gateway=gateway, name=name, type_name="llm_upstream", model=LlmUpstreamModel, props=props

@@ -41,8 +41,9 @@ def resources(doc: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
 def test_objects_not_ids_become_references(tmp_path: Path) -> None:
     def build(stack: TerraformStack) -> None:
         mock = MockLlm(stack, "mock", chunks=3)
-        gateway = Gateway(stack, "gw", max_body_bytes=4096)
+        gateway = Gateway(stack, "gw", max_body_bytes=4096, idle_timeout_s=30)
         llm = LlmUpstream.mock(stack, "llm", gateway=gateway, mock=mock)
+        LlmUpstream(stack, "busy", gateway=gateway, base_url="http://127.0.0.1:9/v1", max_connections=50)
         gold = gateway.add_consumer_group("gold", rate_limit=RateLimit.per_minute(600))
         gateway.add_route("chat", upstream=llm, paths=["/v1"], policies=[Policy.key_auth(), Policy.acl(gold)])
         user = gold.add_consumer("alice")
@@ -54,7 +55,9 @@ def test_objects_not_ids_become_references(tmp_path: Path) -> None:
         "version": "~> 0.1",
     }
     [gateway] = resources(doc, "lockgate_gateway")
-    assert gateway == {"name": "gw", "driver": "process", "settings": {"max_body_bytes": 4096}, "provider": "lockgate"}
+    settings = {"max_body_bytes": 4096, "idle_timeout_s": 30}
+    assert gateway == {"name": "gw", "driver": "process", "settings": settings, "provider": "lockgate"}
+    assert sorted(str(u.get("max_connections")) for u in resources(doc, "lockgate_llm_upstream")) == ["50", "None"]
     [route] = resources(doc, "lockgate_route")
     assert route["gateway"].startswith("${lockgate_gateway.gw_resource_") and route["gateway"].endswith(".id}")
     assert route["upstream"].startswith("${lockgate_llm_upstream.llm_resource_") and route["paths"] == ["/v1"]
