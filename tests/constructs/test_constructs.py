@@ -57,13 +57,13 @@ def test_objects_not_ids_become_references(tmp_path: Path) -> None:
     [gateway] = resources(doc, "lockgate_gateway")
     settings = {"max_body_bytes": 4096, "idle_timeout_s": 30}
     assert gateway == {"name": "gw", "driver": "process", "settings": settings, "provider": "lockgate"}
-    assert sorted(str(u.get("max_connections")) for u in resources(doc, "lockgate_llm_upstream")) == ["50", "None"]
     [route] = resources(doc, "lockgate_route")
     assert route["gateway"].startswith("${lockgate_gateway.gw_resource_") and route["gateway"].endswith(".id}")
     assert route["upstream"].startswith("${lockgate_llm_upstream.llm_resource_") and route["paths"] == ["/v1"]
     assert route["policies"]["acl"]["allow"][0].startswith("${lockgate_consumer_group.gw_gold_resource_")
     assert route["policies"]["key_auth"] == {"hide_credentials": True}
-    [upstream] = resources(doc, "lockgate_llm_upstream")
+    upstream, busy = sorted(resources(doc, "lockgate_llm_upstream"), key=lambda u: u["name"] != "llm")
+    assert busy["max_connections"] == 50 and "max_connections" not in upstream
     assert upstream["base_url"].startswith("${lockgate_mock_llm.mock_resource_") and upstream["model"] == "mock-1"
     [group] = resources(doc, "lockgate_consumer_group")
     assert group["rate_limit"] == {"requests": 600, "window_s": 60}
