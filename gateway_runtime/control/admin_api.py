@@ -80,10 +80,10 @@ UPDATE = _errors(
 )
 DELETE = _errors(404, 405, 409, why={409: "Other entities still use this one (the message names them)."})
 RELOAD = _errors(
-    405,
+    409,
     422,
     why={
-        405: "This gateway keeps its config in its store: there is no file to reload (`Allow` is empty).",
+        409: "This gateway keeps its config in its store: there is no file to reload.",
         422: "The file cannot be served (the message names the field); the running config stays.",
     },
 )

@@ -2,9 +2,8 @@
 
 That holds for what FastAPI and Starlette answer themselves (unknown paths, wrong methods with an `Allow` header that
 lists every method the path has, bodies that are not JSON), for changes the gateway's mode refuses (405, with an
-`Allow` that lists the path's reads: a DB-less gateway's entities, or no method for /config/reload on a gateway
-with a store), and for requests refused before their body is read:
-a request without the admin token gets 401, and a body over MAX_BODY_BYTES gets 413, without the gateway reading it.
+`Allow` that lists the path's reads: a DB-less gateway's entities), and for requests refused before their body is
+read: a request without the admin token gets 401, and a body over MAX_BODY_BYTES gets 413, without reading it.
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ class ControlPlane:
         """DB-less: read the config file again and serve it, atomically; a file that cannot be served is refused
         whole (ChangeRejected naming the field) and the running config stays."""
         if self.config_file is None:
-            raise ChangeRejected(405, "this gateway keeps its config in its store: there is no file to reload")
+            raise ChangeRejected(409, "this gateway keeps its config in its store: there is no file to reload")
         try:
             declared = load_config_file(self.config_file)
         except ConfigFileError as exc:

@@ -56,7 +56,7 @@ FUZZ_EXAMPLES = {GenerationMode.POSITIVE: 20, GenerationMode.NEGATIVE: 10}
 COVERAGE_CASES = 60  # per operation and mode
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 UNRUNNABLE_PATTERN = "linear-time pattern engine (RE2)"
-SEMANTIC = frozenset({400, 405, 422})  # refusals of schema-valid requests for what they mean, if documented
+SEMANTIC = frozenset({400, 405, 409, 422})  # refusals of schema-valid requests for what they mean, if documented
 
 
 @dataclass(frozen=True)
