@@ -16,6 +16,7 @@ import types
 import typing
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+from lockgate.sdk._base import whole_numbers_as_int
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from tf import types as tft
@@ -128,16 +129,6 @@ def fill_defaults(model: type[BaseModel], values: dict[str, Any]) -> dict[str, A
     return out
 
 
-def _whole_numbers_as_int(annotation: Any, value: Any) -> Any:
-    """Terraform's number type has no int/float split: give int fields (and lists of them) ints where exact."""
-    annotation = _strip_annotated(_unwrap_optional(_strip_annotated(annotation))[0])
-    if annotation is int and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if get_origin(annotation) is list and isinstance(value, list):
-        return [_whole_numbers_as_int(get_args(annotation)[0], v) for v in value]
-    return value
-
-
 def spec_values(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any]:
     """State -> model input: keep the model's own fields and drop nulls (so model defaults apply)."""
     out: dict[str, Any] = {}
@@ -146,11 +137,9 @@ def spec_values(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any
         if value is None:
             continue
         nested = nested_model(field)
-        if nested is not None and isinstance(value, dict):
-            out[name] = spec_values(nested, value)
-        else:
-            out[name] = _whole_numbers_as_int(field.annotation, value)
-    return out
+        out[name] = spec_values(nested, value) if nested is not None and isinstance(value, dict) else value
+    converted: dict[str, Any] = whole_numbers_as_int(model, out)  # Terraform's numbers have no int/float split
+    return converted
 
 
 M = TypeVar("M", bound=BaseModel)
