@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.data.usage import RECENT_PER_CONSUMER, Delta
-from lockgate.gateway_runtime.data.usage_log import DIRECTORY
+from lockgate.gateway_runtime.data.usage_log import DIRECTORY, HEADER, written
 
 log = logging.getLogger("lockgate.usage")
 MAX_READ_BYTES = 64 << 20  # per file and drain: a backlog is added up over several drains, never all in memory
@@ -49,10 +49,13 @@ def drain(data_dir: Path, store: Store) -> None:
     offsets: dict[str, int] = {}
     for path in files:
         start = done.get(path.name, 0)
+        available = min(written(path) - start, MAX_READ_BYTES)
+        if available <= 0:
+            continue
         with path.open("rb") as handle:
-            handle.seek(start)
-            data = handle.read(MAX_READ_BYTES)
-        end = data.rfind(b"\n") + 1  # a line being written is left for the next drain
+            handle.seek(HEADER.size + start)
+            data = handle.read(available)
+        end = data.rfind(b"\n") + 1  # whole lines only (the writer counts them in the header once complete)
         if end:
             _add_up(data[:end], path.name, deltas, recent)
             offsets[path.name] = start + end
@@ -91,7 +94,7 @@ def _remove_finished(files: list[Path], added_up: dict[str, int], store: Store) 
     for path in files:
         writer = path.name.partition(".")[0]
         superseded = newest[writer] != path.name or not _alive(int(writer.partition("-")[0]))
-        if superseded and added_up.get(path.name, 0) >= path.stat().st_size:
+        if superseded and added_up.get(path.name, 0) >= written(path):
             finished.append(path)
     for path in finished:
         path.unlink(missing_ok=True)

@@ -98,7 +98,7 @@ class DataPlane:
             ) as response:
                 body = await response.read()
                 status = response.status
-                content_type = response.content_type
+                content_type = response.content_type if status != 200 else ""  # parsed only for an error
                 _copy_headers(response, headers)
         except aiohttp.ClientError as exc:
             return _failed(upstream, exc)

@@ -74,15 +74,18 @@ def test_usage_logs_add_up_exactly_once_and_finished_files_go(tmp_path: Path) ->
     for index in range(5):
         log.record("alice", "chat", "m", index % 2 == 1, 200, read_usage({"prompt_tokens": 2, "total_tokens": 5}, "u"))
     log.record("bob", "chat", "m", False, 502, read_usage(None, "u"))
-    (tmp_path / "usage" / "999999-dead.000000.log").write_bytes(b'["carol",1.0,"chat","m",false,200,1,1,2]\n["car')
+    dead = UsageLog(tmp_path)  # a writer that died: its file stays until it is added up
+    dead.record("carol", "chat", "m", False, 200, Tokens(1, 1, 2))
+    dead.close()
+    (tmp_path / "usage" / f"{dead._writer}.000000.log").rename(tmp_path / "usage" / "999999-dead.000000.log")
     drain(tmp_path, store)
     drain(tmp_path, store)  # nothing new: nothing counted twice
     assert store.usage("alice")[0] == (5, 10, 0, 25)
     assert store.usage("bob")[0] == (1, 0, 0, 0)
-    assert store.usage("carol")[0] == (1, 1, 1, 2)  # the half-written line waits; the dead writer's file stays
+    assert store.usage("carol")[0] == (1, 1, 1, 2)
     assert [r[3] for r in store.usage("alice")[1]] == [0, 1, 0, 1, 0]  # (at, route, model, stream, ...)
     remaining = sorted(p.name for p in (tmp_path / "usage").iterdir())
-    assert len(remaining) == 2 and "999999-dead.000000.log" in remaining  # superseded segments were removed
+    assert remaining == [f"{log._writer}.000001.log"]  # only the live writer's current file stays
     log.close()
     store.close()
 
