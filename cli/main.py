@@ -89,11 +89,16 @@ def mock_llm(
     chunks: Annotated[int, typer.Option(help="SSE chunks per streamed reply.")] = 8,
     chunk_delay_ms: Annotated[float, typer.Option(help="Pause between SSE chunks.")] = 0.0,
     latency_ms: Annotated[float, typer.Option(help="Pause before every answer.")] = 0.0,
+    name: Annotated[str | None, typer.Option(help="The mock's name, reported by /health.")] = None,
+    instance_id: Annotated[
+        str | None, typer.Option(help="Reported by /health, so a starter can tell its process from another (random).")
+    ] = None,
 ) -> None:
     """Serve a local OpenAI-compatible upstream (non-streaming and SSE, with usage)."""
     from lockgate.gateway_runtime import MockSettings, run_mock
 
-    run_mock(MockSettings(host, port, chunks, chunk_delay_ms, latency_ms))
+    settings = MockSettings(host, port, chunks, chunk_delay_ms, latency_ms, name=name)
+    run_mock(dataclasses.replace(settings, instance_id=instance_id) if instance_id else settings)
 
 
 @app.command("synth")

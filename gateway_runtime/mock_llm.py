@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -33,6 +34,8 @@ class MockSettings:
     chunk_delay_ms: float = 0.0
     latency_ms: float = 0.0
     api_key: str | None = None
+    name: str | None = None
+    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # /health says it, like `lockgate serve`
 
 
 def count_tokens(text: str) -> int:
@@ -171,8 +174,10 @@ def create_mock_app(settings: MockSettings) -> web.Application:
             {"object": "list", "data": [{"id": "mock-1", "object": "model", "owned_by": "lockgate"}]}
         )
 
+    identity = {"status": "ok", "name": settings.name, "instance_id": settings.instance_id}  # the SDK's Health
+
     async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        return web.json_response(identity)
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)

@@ -1,22 +1,30 @@
 """lockgate_mock_llm: the local OpenAI-compatible mock upstream as a process. Import ID: the NAME.
 
-`lockgate mock-llm` reports no instance id, so the port is checked before the start instead: a mock is only started
-on a port nothing listens on, and its /health can then only be its own.
+Like the gateway, each start gets a fresh instance id (`lockgate mock-llm --instance-id`, kept in the mock's
+directory): it counts as started, and later as running, only while /health answers with that id. The port is also
+checked before the start, so a taken one is an error naming its holder.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any, cast
 
+from lockgate.provider_bridge import endpoints
 from lockgate.provider_bridge import process_driver as driver
 from lockgate.provider_bridge.endpoints import lockgate_home
 from lockgate.provider_bridge.resources.process import ProcessResource, computed
 from lockgate.sdk import MockLlmRuntime
 from tf.iface import CreateContext, DeleteContext, ImportContext, ReadContext, UpdateContext
 from tf.types import Number
+
+
+def _answers(base: str, instance_id: str) -> bool:
+    answer = endpoints.health(base + "/health")
+    return answer is not None and answer.instance_id == instance_id
 
 
 class MockLlmResource(ProcessResource):
@@ -43,25 +51,29 @@ class MockLlmResource(ProcessResource):
             return None
         directory = self.directory(state["name"])
         base = f"http://{state['host']}:{state['port']}"
+        instance_id = uuid.uuid4().hex
         args = [
             *("mock-llm", "--host", state["host"], "--port", str(state["port"])),
             *("--chunks", str(spec.chunks), "--chunk-delay-ms", str(spec.chunk_delay_ms)),
-            *("--latency-ms", str(spec.latency_ms)),
+            *("--latency-ms", str(spec.latency_ms), "--name", state["name"], "--instance-id", instance_id),
         ]
         try:
-            pid = driver.start(args, directory / "mock.log", lambda _pid: driver.healthy(base + "/health"))
+            pid = driver.start(args, directory / "mock.log", lambda _pid: _answers(base, instance_id))
         except driver.DriverError as exc:
             ctx.diagnostics.add_error(f"Mock LLM '{state['name']}' did not start", str(exc))
             return None
         self.keep_ports(state)
         state = {**state, "id": state["name"], "pid": pid, "base_url": base + "/v1"}
         (directory / "state.json").write_text(json.dumps(state))
+        (directory / "instance-id").write_text(instance_id)
         return state
 
     def read(self, ctx: ReadContext, current: dict[str, Any]) -> dict[str, Any] | None:
-        alive = driver.is_ours(int(current["pid"])) and driver.healthy(
-            current["base_url"].removesuffix("/v1") + "/health"
-        )
+        try:
+            instance_id = (self.directory(current["name"]) / "instance-id").read_text()
+        except OSError:
+            return None  # started by an older provider, or its directory is gone: plan to start it again
+        alive = driver.is_ours(int(current["pid"])) and _answers(current["base_url"].removesuffix("/v1"), instance_id)
         return current if alive else None
 
     def update(self, ctx: UpdateContext, current: dict[str, Any], planned: dict[str, Any]) -> dict[str, Any] | None:

@@ -274,3 +274,12 @@ def test_the_mock_llm_answers_malformed_messages_with_400(mock_llm: str) -> None
         assert response.status_code == 400, body
         assert response.json()["error"]["type"] == "invalid_request_error"
     assert httpx.post(mock_llm + "/chat/completions", content=b"{nope").status_code == 400
+
+
+def test_the_mock_llm_says_who_it_is(start_mock) -> None:  # type: ignore[no-untyped-def]
+    base = start_mock("--name", "m1", "--instance-id", "abc123")
+    assert httpx.get(base.removesuffix("/v1") + "/health").json() == {
+        "status": "ok",
+        "name": "m1",
+        "instance_id": "abc123",
+    }
