@@ -79,7 +79,7 @@ class DataPlane:
             return error_response(exc.status, exc.message, exc.code, exc.param, exc.headers)
         payload = orjson.dumps(body)
         upstream = route.upstream
-        if not await upstream.gate.acquire(upstream.pool_timeout_s):
+        if not (upstream.gate.try_acquire() or await upstream.gate.acquire(upstream.pool_timeout_s)):
             return _busy(upstream)
         try:
             if stream:

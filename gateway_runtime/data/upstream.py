@@ -36,10 +36,16 @@ class ConnectionGate:
             self.in_use += 1
             self._hand_over()
 
-    async def acquire(self, timeout_s: float) -> bool:
-        """Whether a slot was taken within `timeout_s`; the caller must `release()` a taken slot."""
+    def try_acquire(self) -> bool:
+        """Take a free slot now, if there is one and nobody waits (no coroutine on the fast path)."""
         if self.in_use < self.limit and not self._waiters:
             self.in_use += 1
+            return True
+        return False
+
+    async def acquire(self, timeout_s: float) -> bool:
+        """Whether a slot was taken within `timeout_s`; the caller must `release()` a taken slot."""
+        if self.try_acquire():
             return True
         now = time.monotonic()
         if now - self._last_logged > BUSY_LOG_INTERVAL_S:

@@ -127,3 +127,34 @@ def test_usage_store_adds_deltas_from_several_processes(tmp_path: Path) -> None:
 )
 def test_usage_of_any_shape_is_read_without_raising(raw: object, tokens: Tokens) -> None:
     assert read_usage(raw, "upstream") == tokens
+
+
+def test_connection_gate_hands_slots_over_in_order_and_times_out() -> None:
+    import asyncio
+
+    from lockgate.gateway_runtime.data.upstream import ConnectionGate
+
+    async def journey() -> None:
+        gate = ConnectionGate("u", 1)
+        assert gate.try_acquire() and not gate.try_acquire()
+        order: list[str] = []
+
+        async def wait(name: str, timeout: float) -> None:
+            if await gate.acquire(timeout):
+                order.append(name)
+
+        first, second = asyncio.create_task(wait("first", 5)), asyncio.create_task(wait("second", 5))
+        late = asyncio.create_task(wait("late", 0.05))
+        await asyncio.sleep(0.1)
+        assert late.done() and order == []  # timed out waiting, never got a slot
+        gate.release()
+        await asyncio.sleep(0)
+        assert order == ["first"] and gate.in_use == 1  # the slot passed straight on
+        gate.resize(2)
+        await asyncio.gather(first, second)
+        assert order == ["first", "second"] and gate.in_use == 2
+        gate.release()
+        gate.release()
+        assert gate.in_use == 0 and gate.try_acquire()
+
+    asyncio.run(journey())
