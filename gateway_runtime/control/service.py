@@ -112,7 +112,10 @@ class ControlPlane:
                     row.updated_at,
                     SPEC_MODELS[row.kind].model_validate(row.body),  # type: ignore[arg-type]
                 )
-        snapshot = compile_snapshot(_config(state, settings), 1, pool)
+        # versions only grow, across restarts too: workers (and later remote data planes) keep the newest they see
+        version = store.version() + 1
+        snapshot = compile_snapshot(_config(state, settings), version, pool)
+        store.commit([], [], version=version)
         data = DataPlane(snapshot, pool, UsageLog(data_dir))
         control = cls(store, data, state, settings, declared is not None, data_dir)
         control.config_file = config_file
@@ -135,6 +138,7 @@ class ControlPlane:
             snapshot = compile_snapshot(_config(state, settings), self.version + 1, self.data.pool)
         except CompileError as exc:
             raise ChangeRejected(422, f"{self.config_file}: {exc.problem}") from None
+        self.store.commit([], [], version=snapshot.version)
         self.state, self.settings = state, settings
         self._install(snapshot)
 
@@ -189,7 +193,7 @@ class ControlPlane:
     def update_settings(self, settings: GatewaySettings) -> GatewaySettings:
         self._check_writable()
         snapshot = self._compile(_config(self.state, settings))
-        self.store.commit([], [], settings.model_dump(mode="json"))
+        self.store.commit([], [], settings.model_dump(mode="json"), snapshot.version)
         self.settings = settings
         self._install(snapshot)
         return settings
@@ -214,7 +218,7 @@ class ControlPlane:
         before, after = self.state[kind], candidate[kind]
         upserts = [_row(kind, n, e) for n, e in after.items() if before.get(n) is not e]
         deletes: list[tuple[str, str]] = [(kind, n) for n in before if n not in after]
-        self.store.commit(upserts, deletes)
+        self.store.commit(upserts, deletes, version=snapshot.version)
         self.state = candidate
         self._install(snapshot)
 

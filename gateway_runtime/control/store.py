@@ -56,11 +56,22 @@ class Store:
         row = self._db.execute("SELECT value FROM settings WHERE key = 'gateway'").fetchone()
         return json.loads(row[0]) if row else None
 
+    def version(self) -> int:
+        """The last config version served from this store (0 for a new one)."""
+        row = self._db.execute("SELECT value FROM settings WHERE key = 'version'").fetchone()
+        return int(row[0]) if row else 0
+
     def commit(
-        self, upserts: list[Row], deletes: list[tuple[str, str]], settings: dict[str, Any] | None = None
+        self,
+        upserts: list[Row],
+        deletes: list[tuple[str, str]],
+        settings: dict[str, Any] | None = None,
+        version: int | None = None,
     ) -> None:
-        """Write one change in one transaction."""
+        """Write one change in one transaction, with the config version it makes."""
         with self._transaction():
+            if version is not None:
+                self._db.execute("INSERT OR REPLACE INTO settings VALUES ('version', ?)", (str(version),))
             for kind, name in deletes:
                 self._db.execute("DELETE FROM entities WHERE kind = ? AND name = ?", (kind, name))
             for row in upserts:

@@ -185,10 +185,13 @@ def test_config_and_usage_survive_a_restart(start_gateway: Callable, mock_llm: s
         ).status_code
         == 200
     )
+    with gateway.admin() as admin:
+        served = admin.status().config_version
     gateway.process.terminate()
     gateway.process.wait(10)
     again = start_gateway(data_dir=tmp_path / "persist")
     with again.admin() as admin:
+        assert admin.status().config_version == served + 1  # versions only grow, across restarts too
         assert [r.name for r in admin.routes.list()] == ["chat", "vip"]
         assert admin.consumers.usage("alice").requests == 1
     assert (
