@@ -24,6 +24,7 @@ from lockgate.sdk.api import (
 from lockgate.sdk.config import GatewayConfig
 from lockgate.sdk.entities import ApiKeyCreate, Consumer, ConsumerGroup, GatewaySettings, LlmUpstream, Route
 from lockgate.sdk.errors import TransportError, error_for_status
+from lockgate.sdk.kinds import KINDS
 from pydantic import BaseModel
 
 Spec = TypeVar("Spec", bound=BaseModel)
@@ -31,13 +32,7 @@ Rec = TypeVar("Rec", bound=BaseModel)
 T = TypeVar("T")
 
 # URL path segment per entity kind.
-PATHS = {
-    "upstreams": "upstreams",
-    "routes": "routes",
-    "consumer_groups": "consumer-groups",
-    "consumers": "consumers",
-    "api_keys": "api-keys",
-}
+PATHS: dict[str, str] = {kind.name: kind.path for kind in KINDS.values()}
 
 
 def _raise_for(response: httpx.Response) -> None:

@@ -7,10 +7,10 @@ from typing import Literal
 
 from lockgate.sdk._base import StrictModel
 from lockgate.sdk.entities import ApiKey, Consumer, ConsumerGroup, GatewaySettings, LlmUpstream, Route
+from lockgate.sdk.kinds import ENTITY_KINDS, KINDS, EntityKind
 from pydantic import Field, model_validator
 
-EntityKind = Literal["upstreams", "routes", "consumer_groups", "consumers", "api_keys"]
-ENTITY_KINDS: tuple[EntityKind, ...] = ("upstreams", "routes", "consumer_groups", "consumers", "api_keys")
+__all__ = ["ENTITY_KINDS", "ConfigProblem", "EntityKind", "GatewayConfig", "find_problems", "referrers"]
 
 
 @dataclass(frozen=True)
@@ -56,31 +56,22 @@ def find_problems(config: GatewayConfig) -> list[ConfigProblem]:
             seen.add(entity.name)
         names[kind] = seen
 
-    def missing(loc: tuple[str | int, ...], kind: EntityKind, name: str, what: str) -> None:
-        if name not in names[kind]:
-            problems.append(ConfigProblem(loc, f"{what} {name!r} does not exist; create it first or fix the name"))
-
-    for i, route in enumerate(config.routes):
-        missing(("routes", i, "upstream"), "upstreams", route.upstream, "upstream")
-        if route.policies.acl is not None:
-            for j, group in enumerate(route.policies.acl.allow):
-                missing(("routes", i, "policies", "acl", "allow", j), "consumer_groups", group, "consumer group")
-    for i, consumer in enumerate(config.consumers):
-        for j, group in enumerate(consumer.groups):
-            missing(("consumers", i, "groups", j), "consumer_groups", group, "consumer group")
-    for i, key in enumerate(config.api_keys):
-        missing(("api_keys", i, "consumer"), "consumers", key.consumer, "consumer")
+    for table in KINDS.values():
+        for index, entity in enumerate(getattr(config, table.name)):
+            for reference in table.references:
+                for loc, name in reference.names(entity):
+                    if name not in names[reference.target]:
+                        what = KINDS[reference.target].singular
+                        message = f"{what} {name!r} does not exist; create it first or fix the name"
+                        problems.append(ConfigProblem((table.name, index, *loc), message))
     return problems
 
 
 def referrers(config: GatewayConfig, kind: EntityKind, name: str) -> list[str]:
     """Entities that refer to `kind`/`name`, as 'routes/chat' strings: they block its deletion."""
-    found: list[str] = []
-    if kind == "upstreams":
-        found += [f"routes/{r.name}" for r in config.routes if r.upstream == name]
-    elif kind == "consumer_groups":
-        found += [f"consumers/{c.name}" for c in config.consumers if name in c.groups]
-        found += [f"routes/{r.name}" for r in config.routes if r.policies.acl and name in r.policies.acl.allow]
-    elif kind == "consumers":
-        found += [f"api_keys/{k.name}" for k in config.api_keys if k.consumer == name]
-    return found
+    return [
+        f"{other.name}/{entity.name}"
+        for other in KINDS.values()
+        for entity in getattr(config, other.name)
+        if any(n == name for ref in other.references if ref.target == kind for _, n in ref.names(entity))
+    ]

@@ -18,23 +18,16 @@ from lockgate.sdk import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyRecord,
-    Consumer,
-    ConsumerGroup,
-    ConsumerGroupRecord,
-    ConsumerRecord,
     ConsumerUsage,
     ErrorResponse,
     GatewayConfig,
     GatewaySettings,
     Health,
-    LlmUpstream,
-    Route,
-    RouteRecord,
     Status,
-    UpstreamRecord,
 )
 from lockgate.sdk._base import NAME_PATTERN, whole_numbers_as_int
 from lockgate.sdk.client import PATHS
+from lockgate.sdk.kinds import KINDS
 from pydantic import BaseModel, BeforeValidator
 
 Responses = dict[int | str, dict[str, Any]]
@@ -134,10 +127,9 @@ def create_admin_app(control: ControlPlane, admin_token: str, identity: Health |
     async def put_gateway(settings: _body(GatewaySettings)) -> GatewaySettings:  # type: ignore[valid-type]
         return control.update_settings(settings)
 
-    _crud(api, control, "upstreams", LlmUpstream, UpstreamRecord)
-    _crud(api, control, "routes", Route, RouteRecord)
-    _crud(api, control, "consumer_groups", ConsumerGroup, ConsumerGroupRecord)
-    _crud(api, control, "consumers", Consumer, ConsumerRecord)
+    for kind in KINDS.values():
+        if kind.create is None:  # API keys are created from a key (or none), not from what is stored
+            _crud(api, control, kind.name, kind.model, kind.record)
     _api_keys(api, control)
 
     @api.get("/consumers/{name}/usage", tags=["consumers"], responses=GET)

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lockgate.gateway_runtime.config_file import ConfigFileError, load_config_file
 from lockgate.gateway_runtime.control.store import Row, Store
@@ -37,15 +37,8 @@ from lockgate.sdk import (
     find_problems,
 )
 from lockgate.sdk.config import EntityKind, referrers
-from pydantic import BaseModel
+from lockgate.sdk.kinds import KINDS
 
-SPEC_MODELS: dict[str, type[BaseModel]] = {
-    "upstreams": LlmUpstream,
-    "routes": Route,
-    "consumer_groups": ConsumerGroup,
-    "consumers": Consumer,
-    "api_keys": ApiKey,
-}
 KEY_PREFIX = "lg-"
 EntitySpec = LlmUpstream | Route | ConsumerGroup | Consumer | ApiKey
 
@@ -110,7 +103,7 @@ class ControlPlane:
                     row.id,
                     row.created_at,
                     row.updated_at,
-                    SPEC_MODELS[row.kind].model_validate(row.body),  # type: ignore[arg-type]
+                    cast(EntitySpec, KINDS[row.kind].model.model_validate(row.body)),  # type: ignore[index]
                 )
         # versions only grow, across restarts too: workers (and later remote data planes) keep the newest they see
         version = store.version() + 1
@@ -271,11 +264,5 @@ def _row(kind: str, name: str, entity: Entity) -> Row:
     return Row(kind, name, entity.id, entity.created_at, entity.updated_at, entity.spec.model_dump(mode="json"))
 
 
-def _singular(kind: str) -> str:
-    return {
-        "upstreams": "upstream",
-        "routes": "route",
-        "consumer_groups": "consumer group",
-        "consumers": "consumer",
-        "api_keys": "API key",
-    }[kind]
+def _singular(kind: EntityKind) -> str:
+    return KINDS[kind].singular

@@ -117,5 +117,5 @@ def test_referrers_block_deletion() -> None:
         consumers=[Consumer(name="alice", groups=["gold"])],
     )
     assert referrers(config, "upstreams", "openai") == ["routes/chat"]
-    assert referrers(config, "consumer_groups", "gold") == ["consumers/alice", "routes/chat"]
+    assert referrers(config, "consumer_groups", "gold") == ["routes/chat", "consumers/alice"]
     assert referrers(config, "consumers", "alice") == []
