@@ -37,7 +37,9 @@ def describe_parse_error(exc: BaseException | None) -> tuple[int, str, str]:
             return 414, f"The request line is longer than {MAX_REQUEST_LINE_BYTES} bytes.", "uri_too_long"
         return 431, f"A request header is longer than this gateway's limit of {exc.args[1]} bytes.", "header_too_large"
     if isinstance(exc, HttpProcessingError):
-        reason = str(exc.message).split(":\n", 1)[0].strip().rstrip(".")
+        # only the parser's own words: what follows a colon may quote the request (the pure-Python parser's
+        # "Invalid HTTP header: b'Authorization ...'")
+        reason = str(exc.message).split(":", 1)[0].strip().rstrip(".")
         if reason == "Too many headers received":
             return 431, "The request has more headers than this gateway accepts.", "too_many_headers"
         return 400, f"The request is not valid HTTP/1.1: {reason}.", "invalid_http"
@@ -65,10 +67,17 @@ class ProxyRequestHandler(RequestHandler):
         response.force_close()
         return response
 
+    def _reading_headers(self) -> bool:
+        """Whether the connection is between requests with a request begun: no complete one queued or being
+        handled, and the handler idle-waiting for the next (or not started yet, on a new connection). Not while
+        aiohttp drains the unread body of a request it has answered."""
+        if self._messages or self._request_in_progress or self._force_close:
+            return False
+        return self._request_count == 0 or (self._waiter is not None and not self._waiter.done())
+
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        headers_pending = not self._messages and not self._request_in_progress and not self._force_close
-        if headers_pending and self._header_timer_count != self._request_count:
+        if self._reading_headers() and self._header_timer_count != self._request_count:
             if self._header_timer is not None:
                 self._header_timer.cancel()
             self._header_timer_count = self._request_count
@@ -76,7 +85,7 @@ class ProxyRequestHandler(RequestHandler):
 
     def _headers_timed_out(self) -> None:
         self._header_timer = None
-        if self._request_count != self._header_timer_count or self._messages or self._request_in_progress:
+        if self._request_count != self._header_timer_count or not self._reading_headers():
             return  # the request's headers arrived in time
         if self.transport is not None and not self._force_close:
             body = error_body(
@@ -99,7 +108,9 @@ class ProxyServer(web.Server):
     """Builds each connection's handler with the limits of the settings being served when it connects."""
 
     def __init__(self, handler: Any, settings: Callable[[], GatewaySettings]) -> None:
-        super().__init__(handler, access_log=None)
+        # handler_cancellation: a client that leaves stops its request, whether it waits for a connection to the
+        # upstream or streams from it, so nobody spends upstream slots and tokens on an answer no one reads
+        super().__init__(handler, access_log=None, handler_cancellation=True)
         self._settings = settings
 
     def __call__(self) -> RequestHandler:

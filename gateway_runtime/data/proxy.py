@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -44,6 +45,8 @@ class DataPlane:
         self.limiter: Limiter = limiter or FixedWindowLimiter()
 
     def install(self, snapshot: Snapshot) -> None:
+        for upstream in snapshot.upstreams:
+            upstream.activate()
         self.snapshot = snapshot
         # A snapshot lives long and holds ~10 objects per consumer: keep it out of the cyclic GC's full scans,
         # which otherwise stall every request for tens of ms with 10,000 consumers (refcounting still frees it).
@@ -163,8 +166,13 @@ class DataPlane:
                     await client.write(
                         error_event(f"Upstream '{upstream.name}' ended the stream early.", "upstream_stream_truncated")
                     )
-        except ConnectionError:
+        except ConnectionError as exc:
+            if client is None and isinstance(exc, aiohttp.ClientError):
+                return _failed(upstream, exc)  # the upstream connection reset before any answer
             status = 499  # the client went away mid-stream; leaving the block stopped the upstream too
+            raise
+        except asyncio.CancelledError:
+            status = 499  # the client went away (handler cancellation): the upstream stream stops with us
             raise
         except aiohttp.ClientError as exc:
             if client is None:
@@ -188,6 +196,14 @@ class DataPlane:
         if upstream.model is not None:
             listing = {"object": "list", "data": [{"id": upstream.model, "object": "model", "owned_by": upstream.name}]}
             return web.json_response(listing, dumps=lambda v: orjson.dumps(v).decode(), headers=headers)
+        if not (upstream.gate.try_acquire() or await upstream.gate.acquire(upstream.pool_timeout_s)):
+            return _busy(upstream)
+        try:
+            return await self._list_models(upstream, headers)
+        finally:
+            upstream.gate.release()
+
+    async def _list_models(self, upstream: Upstream, headers: dict[str, str]) -> web.StreamResponse:
         try:
             async with upstream.session.get(
                 upstream.models_url, headers=upstream.headers, timeout=upstream.timeout

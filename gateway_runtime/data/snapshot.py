@@ -50,6 +50,7 @@ class Snapshot:
     settings: GatewaySettings
     router: Router[CompiledRoute]
     identities_by_key_hash: dict[str, Identity]
+    upstreams: tuple[Upstream, ...]
 
 
 def compile_snapshot(config: GatewayConfig, version: int, pool: UpstreamPool) -> Snapshot:
@@ -93,6 +94,7 @@ def compile_snapshot(config: GatewayConfig, version: int, pool: UpstreamPool) ->
         settings=config.gateway,
         router=Router(entries),
         identities_by_key_hash={k.key_sha256: identities[k.consumer] for k in config.api_keys},
+        upstreams=tuple(upstreams.values()),
     )
 
 

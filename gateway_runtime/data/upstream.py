@@ -38,6 +38,8 @@ class ConnectionGate:
 
     def try_acquire(self) -> bool:
         """Take a free slot now, if there is one and nobody waits (no coroutine on the fast path)."""
+        while self._waiters and self._waiters[0].done():
+            self._waiters.popleft()  # waiters that timed out or left
         if self.in_use < self.limit and not self._waiters:
             self.in_use += 1
             return True
@@ -58,15 +60,12 @@ class ConnectionGate:
                 await waiter
             return True
         except TimeoutError:
-            if waiter.done() and not waiter.cancelled():
-                return True  # the slot arrived as the deadline passed: it is ours
-            self._waiters.remove(waiter)
-            return False
+            # the slot arrived as the deadline passed: it is ours; else the cancelled waiter stays queued and
+            # _hand_over skips it (removing it here would cost O(waiters) per timeout)
+            return waiter.done() and not waiter.cancelled()
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # the client left just as its slot arrived: pass it on
-            elif waiter in self._waiters:
-                self._waiters.remove(waiter)
             raise
 
     def release(self) -> None:
@@ -95,8 +94,14 @@ class Upstream:
     connect_timeout_s: float
     read_timeout_s: float
     pool_timeout_s: float
+    max_connections: int
     gate: ConnectionGate
     session: aiohttp.ClientSession
+
+    def activate(self) -> None:
+        """Apply this upstream's limit to its gate (called when its snapshot is installed)."""
+        if self.gate.limit != self.max_connections:
+            self.gate.resize(self.max_connections)
 
 
 class UpstreamPool:
@@ -119,11 +124,11 @@ class UpstreamPool:
         return session
 
     def _gate(self, spec: LlmUpstream) -> ConnectionGate:
+        """The upstream's gate; a changed limit is applied by `Upstream.activate`, once its snapshot is installed
+        (a rejected config must leave the running limits as they were)."""
         gate = self._gates.get(spec.name)
         if gate is None:
             gate = self._gates[spec.name] = ConnectionGate(spec.name, spec.max_connections)
-        elif gate.limit != spec.max_connections:
-            gate.resize(spec.max_connections)
         return gate
 
     def upstream(self, spec: LlmUpstream, auth: str | None) -> Upstream:
@@ -142,6 +147,7 @@ class UpstreamPool:
             connect_timeout_s=spec.connect_timeout_s,
             read_timeout_s=spec.read_timeout_s,
             pool_timeout_s=spec.pool_timeout_s,
+            max_connections=spec.max_connections,
             gate=self._gate(spec),
             session=self._session(spec.base_url),
         )

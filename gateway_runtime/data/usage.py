@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 log = logging.getLogger("lockgate.usage")
+MAX_TOKENS = 2**31 - 1  # more is no real count, and the store (SQLite INTEGER sums) must never overflow
 RECENT_PER_CONSUMER = 100  # the store keeps as many; holding more would only make the flush slower
 _FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
@@ -36,7 +37,7 @@ def read_usage(raw: object, upstream: str) -> Tokens:
         value = raw.get(name)
         if value is None:
             counts.append(None)
-        elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS:
             counts.append(value)
         else:
             log.warning("upstream %r sent usage.%s = %.40r, not a count: counted as 0", upstream, name, value)

@@ -3,6 +3,7 @@ defined answer in the gateway's error shape, and nothing stalls the data plane f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -283,3 +284,42 @@ def test_the_mock_llm_says_who_it_is(start_mock) -> None:  # type: ignore[no-unt
         "name": "m1",
         "instance_id": "abc123",
     }
+
+
+def test_a_rejected_change_leaves_the_upstreams_connection_limit_as_it_was(start_gateway, mock_llm) -> None:  # type: ignore[no-untyped-def]
+    gateway = start_gateway()
+    setup(gateway, mock_llm, max_connections=100, pool_timeout_s=0.3)
+    with gateway.admin() as admin, pytest.raises(BadRequest):
+        admin.upstreams.update(
+            LlmUpstream(name="mock", base_url=mock_llm, model="mock-1", max_connections=1, auth="env:LG_UNSET_VAR")
+        )
+    statuses: list[int] = []
+
+    def slow() -> None:
+        url = gateway.proxy_url + "/v1/chat/completions"
+        statuses.append(httpx.post(url, json=chat("mock:sleep=1000"), headers=AUTH, timeout=10).status_code)
+
+    threads = [threading.Thread(target=slow) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200, 200]  # with the rejected limit of 1, the second would have waited 0.3 s, then 503
+
+
+def test_a_refused_request_whose_body_is_still_coming_gets_one_answer(served) -> None:  # type: ignore[no-untyped-def]
+    with served.admin() as admin:
+        admin.update_settings(GatewaySettings(header_timeout_s=1))
+    host, port = served.proxy_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        received = b""
+        for _ in range(10):  # the body trickles in for 2 s, longer than header_timeout_s, while aiohttp drains it
+            time.sleep(0.2)
+            with contextlib.suppress(OSError):
+                sock.sendall(b"x" * 1000)
+        sock.settimeout(0.5)
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65536):
+                received += chunk
+    assert received.startswith(b"HTTP/1.1 401") and b"408" not in received, received[:400]

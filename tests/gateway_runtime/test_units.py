@@ -123,6 +123,7 @@ def test_usage_store_adds_deltas_from_several_processes(tmp_path: Path) -> None:
         ({"prompt_tokens": "x", "completion_tokens": 3}, Tokens(0, 3, 3)),
         ({"prompt_tokens": True, "completion_tokens": -1, "total_tokens": 1.5}, Tokens(0, 0, 0)),
         ("usage", Tokens()),
+        ({"prompt_tokens": 2**63, "completion_tokens": 3}, Tokens(0, 3, 3)),  # no real count: SQLite would overflow
     ],
 )
 def test_usage_of_any_shape_is_read_without_raising(raw: object, tokens: Tokens) -> None:
@@ -155,6 +156,21 @@ def test_connection_gate_hands_slots_over_in_order_and_times_out() -> None:
         assert order == ["first", "second"] and gate.in_use == 2
         gate.release()
         gate.release()
+        assert gate.in_use == 0 and gate.try_acquire()
+
+    asyncio.run(journey())
+
+
+def test_a_waiter_that_timed_out_is_skipped_when_a_slot_frees() -> None:
+    import asyncio
+
+    from lockgate.gateway_runtime.data.upstream import ConnectionGate
+
+    async def journey() -> None:
+        gate = ConnectionGate("u", 1)
+        assert gate.try_acquire()
+        assert not await gate.acquire(0.01)  # timed out: its future stays queued, cancelled
+        gate.release()  # the slot skips the cancelled waiter instead of raising
         assert gate.in_use == 0 and gate.try_acquire()
 
     asyncio.run(journey())
