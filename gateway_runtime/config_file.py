@@ -22,8 +22,14 @@ def load_config_file(path: Path) -> GatewayConfig:
         raise ConfigFileError(f"{path}: cannot read: {exc.strerror}") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigFileError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+    except json.JSONDecodeError as exc:  # its message never quotes the file
+        raise ConfigFileError(f"{path}: not valid JSON: {exc}") from None
+    except yaml.YAMLError as exc:  # PyYAML's own message quotes the line, which may hold a pasted secret
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigFileError(
+            f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or 'syntax error'}"
+        ) from None
     try:
         return GatewayConfig.model_validate(data or {})
     except ValidationError as exc:

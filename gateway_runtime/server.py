@@ -93,8 +93,7 @@ async def serve(settings: ServeSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if settings.config_file is not None:
-        loop.add_signal_handler(signal.SIGHUP, _reload, control)
+    loop.add_signal_handler(signal.SIGHUP, _reload, control)  # without a file it only says so: never a kill
     admin_task = asyncio.create_task(admin.serve())
     flusher = asyncio.create_task(_flush_usage_forever(control))
     supervisor = asyncio.create_task(workers.supervise()) if workers else None
@@ -124,10 +123,15 @@ async def serve(settings: ServeSettings) -> None:
 
 def _reload(control: ControlPlane) -> None:
     """SIGHUP: serve the edited config file, or keep the running config and say why."""
+    if control.config_file is None:
+        log.info("SIGHUP: nothing to reload (this gateway keeps its config in its store)")
+        return
     try:
         control.reload()
     except ChangeRejected as exc:
         log.error("kept config version %d: %s", control.version, exc.message)
+    except Exception:  # the running config stays, whatever failed
+        log.exception("kept config version %d: the reload failed", control.version)
     else:
         log.info("reloaded %s: now serving config version %d", control.config_file, control.version)
 

@@ -127,25 +127,19 @@ class AdminGate:
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
             await _send(scope, receive, send, _too_large())
             return
-        try:
-            await self.app(scope, _bounded(receive), send)
-        except _BodyTooLarge:
-            await _send(scope, receive, send, _too_large())
+        await self.app(scope, _bounded(receive), send)
 
     def _authorized(self, header: bytes) -> bool:
         scheme, _, token = header.partition(b" ")
         return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._token)
 
 
+_TOO_LARGE = f"the request body is larger than the admin API's limit of {MAX_BODY_BYTES} bytes"
 _UNAUTHORIZED = "missing or wrong admin token: send 'Authorization: Bearer <admin token>'"
 
 
 def _too_large() -> JSONResponse:
-    return error_response(413, f"the request body is larger than the admin API's limit of {MAX_BODY_BYTES} bytes")
-
-
-class _BodyTooLarge(Exception):
-    pass
+    return error_response(413, _TOO_LARGE)
 
 
 def _bounded(receive: Receive) -> Receive:
@@ -156,8 +150,8 @@ def _bounded(receive: Receive) -> Receive:
         nonlocal seen
         message = await receive()
         seen += len(message.get("body", b""))
-        if seen > MAX_BODY_BYTES:
-            raise _BodyTooLarge
+        if seen > MAX_BODY_BYTES:  # an HTTPException passes FastAPI's body reading as it is: answered as 413
+            raise HTTPException(413, _TOO_LARGE)
         return message
 
     return bounded

@@ -229,8 +229,8 @@ class ControlPlane:
 
     # -- usage -----------------------------------------------------------------------------------------------
     def usage(self, consumer: str) -> ConsumerUsage:
+        """What the store holds for `consumer`; call `flush_usage` first (off the event loop) for up-to-date totals."""
         self.get("consumers", consumer)
-        self.flush_usage()
         (requests, prompt, completion, total), recent = self.store.usage(consumer)
         fields = ("at", "route", "model", "stream", "status", "prompt_tokens", "completion_tokens", "total_tokens")
         return ConsumerUsage(

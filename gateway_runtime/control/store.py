@@ -87,10 +87,17 @@ class Store:
         deltas: list[tuple[str, int, int, int, int]],
         recent: list[tuple[object, ...]],
         offsets: dict[str, int],
-    ) -> None:
+        read_from: dict[str, int],
+    ) -> bool:
         """Add per-consumer deltas and recent request records read from usage logs, and how far each log has now
-        been read, in one transaction: a record is never counted twice or lost."""
+        been read, in one transaction: a record is never counted twice or lost. `read_from` is where the reading
+        started; if another drain has moved a file on since, nothing is added (False) and the next drain reads
+        again from where that one stopped."""
         with self._transaction():
+            for file in offsets:
+                row = self._db.execute("SELECT offset FROM usage_offsets WHERE file = ?", (file,)).fetchone()
+                if (row[0] if row else 0) != read_from.get(file, 0):
+                    return False
             self._db.executemany("INSERT OR REPLACE INTO usage_offsets VALUES (?, ?)", offsets.items())
             self._db.executemany(
                 "INSERT INTO usage_totals VALUES (?, ?, ?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET "
@@ -106,6 +113,7 @@ class Store:
                     "WHERE consumer = ? ORDER BY at DESC LIMIT ?)",
                     (consumer, consumer, RECENT_PER_CONSUMER),
                 )
+        return True
 
     def usage_offsets(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT file, offset FROM usage_offsets").fetchall())

@@ -60,11 +60,15 @@ def drain(data_dir: Path, store: Store) -> None:
             _add_up(data[:end], path.name, deltas, recent)
             offsets[path.name] = start + end
     if offsets:
-        store.add_usage(
+        added = store.add_usage(
             [(n, d.requests, d.prompt_tokens, d.completion_tokens, d.total_tokens) for n, d in deltas.items()],
             [record for records in recent.values() for record in records],
             offsets,
+            read_from=done,
         )
+        if not added:
+            log.warning("another drain added these usage logs up first; reading them again next time")
+            return
     _remove_finished(files, {**done, **offsets}, store)
 
 

@@ -25,7 +25,7 @@ import orjson
 from lockgate.gateway_runtime.data.usage import Tokens
 
 DIRECTORY = "usage"
-SEGMENT_BYTES = 16 << 20  # record bytes per file; the file is sparse, so only what is written takes disk space
+SEGMENT_BYTES = 16 << 20  # record bytes per file (allocated up front: 16 MiB per data-plane process)
 HEADER = struct.Struct("<Q")
 MAX_MODEL = 256
 
@@ -53,7 +53,8 @@ class UsageLog:
         path = self._directory / f"{self._writer}.{self._sequence:06d}.log"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.ftruncate(fd, HEADER.size + self._segment_bytes)
+            # allocated now: a full disk is an OSError here, not a SIGBUS when a later record touches a new page
+            os.posix_fallocate(fd, 0, HEADER.size + self._segment_bytes)
             return mmap.mmap(fd, HEADER.size + self._segment_bytes)
         finally:
             os.close(fd)

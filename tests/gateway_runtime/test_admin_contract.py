@@ -4,7 +4,7 @@ leaves the served configuration exactly as it was."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -66,6 +66,13 @@ def test_a_request_without_the_token_is_refused_before_its_body_is_read(admin: h
     refused = httpx.post(url + "/consumers", content=huge, headers={"Content-Type": "application/json"}, timeout=30)
     assert "admin token" in str(error(refused, 401)["message"])
     assert error(admin.post("/consumers", content=huge, headers={"Content-Type": "application/json"}), 413)
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the cap is counted as the body arrives
+        yield b'{"name": "'
+        for _ in range(40):
+            yield b"a" * (1 << 20)
+
+    assert error(admin.post("/consumers", content=chunked(), headers={"Content-Type": "application/json"}), 413)
     assert httpx.get(url + "/health").status_code == 200  # public
 
 

@@ -105,9 +105,11 @@ def test_shared_limiter_counts_across_instances_like_workers(tmp_path: Path) -> 
 
 def test_usage_store_adds_deltas_from_several_processes(tmp_path: Path) -> None:
     store = Store(tmp_path / "db")
-    store.add_usage([("alice", 1, 2, 3, 5)], [("alice", 1.0, "chat", "m", False, 200, 2, 3, 5)], {"a.log": 10})
+    store.add_usage([("alice", 1, 2, 3, 5)], [("alice", 1.0, "chat", "m", False, 200, 2, 3, 5)], {"a.log": 10}, {})
     other = Store(tmp_path / "db")
-    other.add_usage([("alice", 2, 1, 1, 2)], [("alice", 2.0, "chat", "m", True, 200, 1, 1, 2)], {"b.log": 20})
+    other.add_usage([("alice", 2, 1, 1, 2)], [("alice", 2.0, "chat", "m", True, 200, 1, 1, 2)], {"b.log": 20}, {})
+    # a drain that read a.log from 0 while another one added it up to 10 adds nothing (no double count)
+    assert not other.add_usage([("alice", 1, 2, 3, 5)], [], {"a.log": 10}, {})
     totals, recent = store.usage("alice")
     assert totals == (3, 3, 4, 7) and [r[0] for r in recent] == [1.0, 2.0]
     assert store.usage("nobody") == ((0, 0, 0, 0), [])
