@@ -1,11 +1,12 @@
 """Add the data planes' usage logs (data/usage_log.py) up into the store, about once a second.
 
 The store records, per file, how far it has added up, in the same transaction as the totals, so every record counts
-exactly once. A file is removed once it is added up and finished: its writer moved on to a newer one, or exited.
+exactly once. A file is removed once it is added up and no writer holds its lock any more.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
@@ -91,26 +92,24 @@ def _add_up(data: bytes, name: str, deltas: dict[str, Delta], recent: dict[str, 
 
 
 def _remove_finished(files: list[Path], added_up: dict[str, int], store: Store) -> None:
-    newest: dict[str, str] = {}
-    for path in files:  # sorted: a writer's later sequence numbers come later
-        newest[path.name.partition(".")[0]] = path.name
-    finished = []
-    for path in files:
-        writer = path.name.partition(".")[0]
-        superseded = newest[writer] != path.name or not _alive(int(writer.partition("-")[0]))
-        if superseded and added_up.get(path.name, 0) >= written(path):
-            finished.append(path)
+    """Remove the files that are added up and that no writer holds any more (it moved on to a newer one, or
+    exited: its flock went with it)."""
+    finished = [path for path in files if added_up.get(path.name, 0) >= written(path) and not _held(path)]
     for path in finished:
         path.unlink(missing_ok=True)
     if finished:
         store.forget_usage_offsets([path.name for path in finished])
 
 
-def _alive(pid: int) -> bool:
+def _held(path: Path) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
         return False
-    except PermissionError:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return True
-    return True
+    finally:
+        os.close(fd)  # also drops the lock, if it was taken
+    return False

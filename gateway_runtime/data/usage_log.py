@@ -5,7 +5,8 @@ the kernel's (a power loss can still take the last seconds: nothing is fsynced p
 
     DATA_DIR/usage/WRITER.SEQ.log    an 8-byte header (little-endian: how many record bytes follow), then one JSON
                                      array per line: [consumer, at, route, model, stream, status, prompt_tokens,
-                                     completion_tokens, total_tokens]; WRITER is PID-RANDOM
+                                     completion_tokens, total_tokens]; WRITER is PID-RANDOM; the writer holds
+                                     a shared flock on its current file
 
 A record costs a copy into the mapping and no system call (an append per request cost a few microseconds of CPU).
 The writer moves the header's count only after the whole line is in place, so a reader never sees half a record.
@@ -14,6 +15,7 @@ The control plane adds them up (control/usage_drain.py).
 
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
 import secrets
@@ -46,18 +48,22 @@ class UsageLog:
         self._writer = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._segment_bytes = segment_bytes
         self._sequence = 0
-        self._map = self._open()
+        self._fd, self._map = self._open()
         self._end = 0
 
-    def _open(self) -> mmap.mmap:
+    def _open(self) -> tuple[int, mmap.mmap]:
+        """A new file, held with a shared lock while it is the current one: the drain removes a file only once no
+        writer holds it (a PID could be reused, or belong to another namespace; a lock cannot)."""
         path = self._directory / f"{self._writer}.{self._sequence:06d}.log"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
             # allocated now: a full disk is an OSError here, not a SIGBUS when a later record touches a new page
             os.posix_fallocate(fd, 0, HEADER.size + self._segment_bytes)
-            return mmap.mmap(fd, HEADER.size + self._segment_bytes)
-        finally:
+            return fd, mmap.mmap(fd, HEADER.size + self._segment_bytes)
+        except BaseException:
             os.close(fd)
+            raise
 
     def record(self, consumer: str, route: str, model: str, stream: bool, status: int, tokens: Tokens) -> None:
         line = orjson.dumps(  # the model is the client's string: cut, so a record always fits a file
@@ -66,12 +72,13 @@ class UsageLog:
         )
         start, end = self._end, self._end + len(line)
         if end > self._segment_bytes:  # this file is full: go on in a new one (the drain removes the old one)
-            self._map.close()
+            self.close()
             self._sequence += 1
-            self._map, start, end = self._open(), 0, len(line)
+            (self._fd, self._map), start, end = self._open(), 0, len(line)
         self._map[HEADER.size + start : HEADER.size + end] = line
         HEADER.pack_into(self._map, 0, end)
         self._end = end
 
     def close(self) -> None:
         self._map.close()
+        os.close(self._fd)  # releases the lock: the file is finished

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -74,10 +75,11 @@ def test_usage_logs_add_up_exactly_once_and_finished_files_go(tmp_path: Path) ->
     for index in range(5):
         log.record("alice", "chat", "m", index % 2 == 1, 200, read_usage({"prompt_tokens": 2, "total_tokens": 5}, "u"))
     log.record("bob", "chat", "m", False, 502, read_usage(None, "u"))
-    dead = UsageLog(tmp_path)  # a writer that died: its file stays until it is added up
+    dead = UsageLog(tmp_path)  # a writer that exited: its file stays until it is added up
     dead.record("carol", "chat", "m", False, 200, Tokens(1, 1, 2))
     dead.close()
-    (tmp_path / "usage" / f"{dead._writer}.000000.log").rename(tmp_path / "usage" / "999999-dead.000000.log")
+    # ... even though its name's PID is alive (reused, as in a container): only a held lock keeps a file
+    (tmp_path / "usage" / f"{dead._writer}.000000.log").rename(tmp_path / "usage" / f"{os.getpid()}-old.000000.log")
     drain(tmp_path, store)
     drain(tmp_path, store)  # nothing new: nothing counted twice
     assert store.usage("alice")[0] == (5, 10, 0, 25)
