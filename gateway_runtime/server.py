@@ -23,6 +23,7 @@ from lockgate.gateway_runtime.control.service import ChangeRejected, ControlPlan
 from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.data.shared_limits import LIMITS_FILE
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
+from lockgate.gateway_runtime.process import prepare_process
 from lockgate.sdk import Health
 
 log = logging.getLogger("lockgate")
@@ -194,10 +195,5 @@ class WorkerSupervisor:
 
 
 def run(settings: ServeSettings) -> None:
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is a dependency; stay runnable without it
-        pass
+    prepare_process()
     asyncio.run(serve(settings))

@@ -21,6 +21,7 @@ from lockgate.gateway_runtime.data.shared_limits import LIMITS_FILE, SharedWindo
 from lockgate.gateway_runtime.data.snapshot import CompileError, compile_snapshot
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
 from lockgate.gateway_runtime.data.usage_log import UsageLog
+from lockgate.gateway_runtime.process import prepare_process
 
 log = logging.getLogger("lockgate.worker")
 POLL_S = 0.25
@@ -63,9 +64,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    import uvloop
-
-    uvloop.install()
+    prepare_process()
     asyncio.run(run_worker(args.data_dir, args.host, args.port))
 
 

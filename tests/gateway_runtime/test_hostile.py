@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import openai
@@ -323,3 +324,24 @@ def test_a_refused_request_whose_body_is_still_coming_gets_one_answer(served) ->
             while chunk := sock.recv(65536):
                 received += chunk
     assert received.startswith(b"HTTP/1.1 401") and b"408" not in received, received[:400]
+
+
+def test_a_gateway_process_may_open_as_many_files_as_the_system_allows(tmp_path: Path) -> None:
+    import resource
+    import subprocess
+    import sys
+
+    from tests.conftest import free_port, stop, wait_healthy
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    admin = free_port()
+    serve = f"{sys.executable} -m lockgate.cli.main serve --data-dir {tmp_path / 'd'} --admin-port {admin} "
+    serve += f"--proxy-port {free_port()}"
+    process = subprocess.Popen(["sh", "-c", f"ulimit -S -n 1024 && exec {serve}"], stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(f"http://127.0.0.1:{admin}/health", process)
+        limits = Path(f"/proc/{process.pid}/limits").read_text()
+        line = next(row for row in limits.splitlines() if row.startswith("Max open files"))
+        assert line.split()[3:5] == [str(hard), str(hard)]  # started with a soft limit of 1,024
+    finally:
+        stop(process)
