@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,10 +27,27 @@ class DriverError(RuntimeError):
     """A process could not be started or stopped; the message says why (with the log's tail)."""
 
 
+LOWEST_PORT = 10_000
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
+    """A free port below the kernel's ephemeral range: a gateway keeps its ports across re-creation, and a port
+    from that range could meanwhile be handed to some outgoing connection, which would then hold it."""
+    first_ephemeral = _ephemeral_range()[0]
+    for port in random.sample(range(LOWEST_PORT, first_ephemeral), min(200, max(0, first_ephemeral - LOWEST_PORT))):
+        if not port_in_use(host, port):
+            return port
+    with socket.socket() as sock:  # nothing free below the range: take what the kernel offers
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
 
 
 def port_in_use(host: str, port: int) -> bool:

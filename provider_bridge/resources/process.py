@@ -56,7 +56,10 @@ class ProcessResource(ModelResource):
         chosen = dict(planned)
         for port in self.ports:
             if chosen.get(port) in (None, Unknown):
-                chosen[port] = driver.free_port(chosen["host"])
+                taken = {chosen.get(other) for other in self.ports}
+                while (candidate := driver.free_port(chosen["host"])) in taken:
+                    pass  # nothing listens on a port chosen a moment ago: do not hand it out twice
+                chosen[port] = candidate
             chosen[port] = int(chosen[port])
         return chosen
 
