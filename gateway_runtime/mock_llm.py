@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from lockgate.sdk import Health
 
 REPLY = "Hello from the lockgate mock LLM. This reply is split into chunks to exercise streaming."
 _DIRECTIVE = re.compile(r"mock:([a-z-]+)(?:=(\d+))?")
@@ -174,10 +175,10 @@ def create_mock_app(settings: MockSettings) -> web.Application:
             {"object": "list", "data": [{"id": "mock-1", "object": "model", "owned_by": "lockgate"}]}
         )
 
-    identity = {"status": "ok", "name": settings.name, "instance_id": settings.instance_id}  # the SDK's Health
+    identity = Health(status="ok", name=settings.name, instance_id=settings.instance_id).model_dump_json()
 
     async def health(_: web.Request) -> web.Response:
-        return web.json_response(identity)
+        return web.Response(text=identity, content_type="application/json")
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)

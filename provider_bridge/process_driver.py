@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 
@@ -108,13 +106,6 @@ def start(args: list[str], log_path: Path, ready: Callable[[int], bool]) -> int:
         time.sleep(0.1)
     stop(process.pid)
     raise DriverError(f"not ready after {START_TIMEOUT_S:.0f}s:\n{_tail(log_path)}")
-
-
-def healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def is_ours(pid: int) -> bool:

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lockgate.sdk.api import (
-    ApiKeyCreated,
     ApiKeyRecord,
     ConsumerGroupRecord,
     ConsumerRecord,
@@ -47,7 +46,6 @@ class Kind:
     model: type[BaseModel]  # what is stored and served
     record: type[BaseModel]  # what the admin API answers
     create: type[BaseModel] | None = None  # what a create takes, when not `model`
-    created: type[BaseModel] | None = None  # what a create answers, when not `record`
     references: tuple[Reference, ...] = field(default=())
 
 
@@ -98,7 +96,6 @@ KINDS: dict[EntityKind, Kind] = {
             ApiKey,
             ApiKeyRecord,
             create=ApiKeyCreate,
-            created=ApiKeyCreated,
             references=(Reference("consumers", _consumer_ref),),
         ),
     )
