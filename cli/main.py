@@ -158,6 +158,115 @@ def admin_token(
     typer.echo(token)
 
 
+consumers_app = typer.Typer(
+    cls=LockgateGroup, no_args_is_help=True, help="Provision consumers and their keys in bulk (for pipelines)."
+)
+app.add_typer(consumers_app, name="consumers")
+GatewayName = Annotated[
+    str | None, typer.Option("--gateway", metavar="NAME", help="A gateway deployed on this machine, by name.")
+]
+AdminUrl = Annotated[
+    str | None, typer.Option("--admin-url", metavar="URL", help="A remote gateway's admin API (instead of --gateway).")
+]
+AdminTokenFile = Annotated[
+    Path | None, typer.Option("--admin-token-file", metavar="FILE", help="The file holding --admin-url's token.")
+]
+
+
+@consumers_app.command("apply")
+def consumers_apply(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Consumers as CSV, JSON or JSON Lines (by extension).")],
+    gateway: GatewayName = None,
+    admin_url: AdminUrl = None,
+    admin_token_file: AdminTokenFile = None,
+    owner: Annotated[
+        str, typer.Option(metavar="NAME", help="The batch's owner: 'pipeline:NAME' (or just NAME).")
+    ] = "pipeline:default",
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete the owner's consumers that FILE does not list.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would change.")] = False,
+    keys_out: Annotated[
+        Path | None,
+        typer.Option("--keys-out", metavar="FILE", help="Where generated keys go (CSV, created 0600); never shown."),
+    ] = None,
+) -> None:
+    """Apply FILE's consumers and keys for one owner, all or nothing. Exit 0 when applied, 1 on any rejection."""
+    import time
+
+    from lockgate.cli import consumers
+    from lockgate.sdk import BadRequest, LockgateError
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    try:
+        batch_owner = consumers.owner_of(owner)
+        source = consumers.read_source(file)
+        if keys_out is not None and keys_out.exists():
+            _fail(f"--keys-out {keys_out} exists: the keys in it would be lost; pass a new file")
+        client = consumers.admin_client(gateway, admin_url, admin_token_file, batch_owner)
+    except consumers.ConsumerFileError as exc:
+        _fail(str(exc))
+    started = time.perf_counter()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with client, Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("sending rows", total=len(source.rows))
+
+        def sent(rows: int) -> None:
+            done = rows >= len(source.rows)
+            bar.update(task, completed=rows, description="applying (all or nothing)" if done else "sending rows")
+
+        try:
+            if not dry_run and keys_out is None and source.needs_generated_keys():
+                # keys are shown once: find out first whether any would be generated with nowhere to go
+                planned = client.consumers.apply(source.rows, owner=batch_owner, prune=prune, dry_run=True)
+                if planned.generated:
+                    _fail(
+                        f"{file}: {planned.generated:,} row(s) without key_sha256 ask the gateway to generate keys, "
+                        "which are shown once: pass --keys-out FILE to receive them (nothing was applied)"
+                    )
+            result = client.consumers.apply(source.rows, owner=batch_owner, prune=prune, dry_run=dry_run, progress=sent)
+        except BadRequest as exc:
+            row = exc.field[1] if len(exc.field) > 1 and exc.field[0] == "rows" else -1
+            _fail(f"{source.place(int(row))}: {exc.message}" if row != -1 else exc.message)
+        except LockgateError as exc:
+            _fail(str(exc))
+    if result.keys and keys_out is not None:
+        consumers.write_keys(keys_out, result.keys)
+    typer.echo(consumers.summary(result, time.perf_counter() - started))
+    for change, names in result.examples.model_dump().items():
+        if dry_run and names:
+            typer.echo(f"  {change}: {', '.join(names)}{' ...' if len(names) < getattr(result, change) else ''}")
+    if result.keys:
+        typer.echo(f"{len(result.keys):,} generated key(s) written to {keys_out} (mode 0600)")
+
+
+@consumers_app.command("export")
+def consumers_export(
+    gateway: GatewayName = None,
+    admin_url: AdminUrl = None,
+    admin_token_file: AdminTokenFile = None,
+    owner: Annotated[str | None, typer.Option(metavar="NAME", help="Only this owner's consumers.")] = None,
+    format: Annotated[str, typer.Option(metavar="FORMAT", help="jsonl, json or csv.")] = "jsonl",
+) -> None:
+    """Print the consumers (of --owner, or all) as a file `consumers apply` takes, without secrets: applying it
+    again changes nothing."""
+    from lockgate.cli import consumers
+    from lockgate.sdk import LockgateError
+
+    try:
+        if format not in consumers.FORMATS:
+            _fail(f"--format {format!r}: use one of {', '.join(consumers.FORMATS)}")
+        wanted = consumers.owner_of(owner) if owner else None
+        with consumers.admin_client(gateway, admin_url, admin_token_file, "api") as client:
+            rows = client.consumers.export(wanted)
+        typer.echo(consumers.export_text(rows, format), nl=False)
+    except consumers.ConsumerFileError as exc:
+        _fail(str(exc))
+    except LockgateError as exc:
+        _fail(str(exc))
+
+
 def _approval(verb: str, stack: str, auto_approve: bool) -> list[str]:
     """Terraform's flags for approving: asked at a terminal, refused up front where nobody can answer."""
     if auto_approve:
@@ -197,7 +306,7 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-for _info in app.registered_commands:  # every command renders its usage and flags the same way
+for _info in (*app.registered_commands, *consumers_app.registered_commands):  # one way to render usage and flags
     _info.cls = LockgateCommand if _info.cls in (None, TyperCommand) else _info.cls
 
 

@@ -1,6 +1,12 @@
-"""The snapshot the control plane publishes for data-plane workers: DATA_DIR/published.json, replaced atomically.
+"""What the control plane publishes for data-plane workers, in DATA_DIR:
 
-Workers poll its version and keep serving the last good config if a new one cannot be compiled.
+- `published.json`: a whole config and its version, replaced atomically when routes, upstreams, groups or settings
+  change (workers recompile it);
+- `published-V.deltas`: the key deltas made since version V was published, appended one JSON line per version
+  (workers apply them in place: a change to k consumers costs O(k) in every worker). Each full publish starts a new
+  journal and removes the old one.
+
+Workers poll both, and keep serving the last good config if a new one cannot be compiled.
 """
 
 from __future__ import annotations
@@ -9,16 +15,33 @@ import json
 import os
 from pathlib import Path
 
+import orjson
+from lockgate.gateway_runtime.data.identities import KeyDelta
 from lockgate.sdk import GatewayConfig
 
 FILE = "published.json"
 
 
+def journal(data_dir: Path, version: int) -> Path:
+    return data_dir / f"published-{version}.deltas"
+
+
 def publish(data_dir: Path, config: GatewayConfig, version: int) -> None:
     target = data_dir / FILE
+    journal(data_dir, version).touch()
     temporary = target.with_suffix(".tmp")
     temporary.write_text(json.dumps({"version": version, "config": config.model_dump(mode="json")}))
     os.replace(temporary, target)
+    for old in data_dir.glob("published-*.deltas"):
+        if old != journal(data_dir, version):
+            old.unlink(missing_ok=True)
+
+
+def append_delta(data_dir: Path, base: int, version: int, delta: KeyDelta) -> None:
+    """Add the delta that makes `version` to the journal of the config published as `base`."""
+    line = orjson.dumps({"version": version, **delta.to_json()}) + b"\n"
+    with open(journal(data_dir, base), "ab") as out:
+        out.write(line)  # one write per line, in append mode: a reader sees whole lines or a tail it waits for
 
 
 def read(data_dir: Path) -> tuple[int, GatewayConfig]:
@@ -26,8 +49,24 @@ def read(data_dir: Path) -> tuple[int, GatewayConfig]:
     return int(raw["version"]), GatewayConfig.model_validate(raw["config"])
 
 
+def read_deltas(data_dir: Path, base: int, offset: int) -> tuple[list[tuple[int, KeyDelta]], int]:
+    """The deltas in base's journal from byte `offset` on, and the offset after the last whole line."""
+    try:
+        with open(journal(data_dir, base), "rb") as source:
+            source.seek(offset)
+            chunk = source.read()
+    except FileNotFoundError:
+        return [], offset  # a newer config was published: the caller sees it at its next look
+    end = chunk.rfind(b"\n") + 1
+    deltas = []
+    for line in chunk[:end].splitlines():
+        raw = orjson.loads(line)
+        deltas.append((int(raw["version"]), KeyDelta.from_json(raw)))
+    return deltas, offset + end
+
+
 def stamp(data_dir: Path) -> int:
-    """Changes whenever a new snapshot is published (cheap enough to poll)."""
+    """Changes whenever a new config is published (cheap enough to poll)."""
     try:
         return (data_dir / FILE).stat().st_mtime_ns
     except FileNotFoundError:

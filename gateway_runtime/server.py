@@ -21,6 +21,7 @@ from lockgate.gateway_runtime.config_file import load_config_file
 from lockgate.gateway_runtime.control.admin_api import create_admin_app
 from lockgate.gateway_runtime.control.service import ChangeRejected, ControlPlane
 from lockgate.gateway_runtime.control.store import Store
+from lockgate.gateway_runtime.data.identities import KeyDelta
 from lockgate.gateway_runtime.data.shared_limits import LIMITS_FILE
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
 from lockgate.gateway_runtime.process import prepare_process
@@ -94,7 +95,14 @@ async def serve(settings: ServeSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, _reload, control)  # without a file it only says so: never a kill
+    reloads: set[asyncio.Task[None]] = set()
+
+    def reload_on_hup() -> None:  # without a file it only says so: never a kill
+        task = asyncio.create_task(_reload(control))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_on_hup)
     admin_task = asyncio.create_task(admin.serve())
     flusher = asyncio.create_task(_flush_usage_forever(control))
     supervisor = asyncio.create_task(workers.supervise()) if workers else None
@@ -122,13 +130,13 @@ async def serve(settings: ServeSettings) -> None:
     store.close()
 
 
-def _reload(control: ControlPlane) -> None:
+async def _reload(control: ControlPlane) -> None:
     """SIGHUP: serve the edited config file, or keep the running config and say why."""
     if control.config_file is None:
         log.info("SIGHUP: nothing to reload (this gateway keeps its config in its store)")
         return
     try:
-        control.reload()
+        await control.reload()
     except ChangeRejected as exc:
         log.error("kept config version %d: %s", control.version, exc.message)
     except Exception:  # the running config stays, whatever failed
@@ -154,8 +162,18 @@ class WorkerSupervisor:
         self.processes: list[subprocess.Popen[bytes]] = []
         data_dir = settings.data_dir
         (data_dir / LIMITS_FILE).unlink(missing_ok=True)  # counters start fresh with the gateway
+        self.base = control.version  # the version of the whole config last published
         published.publish(data_dir, control.config(), control.version)
-        control.on_change.append(lambda c: published.publish(data_dir, c.config(), c.version))
+        control.on_change.append(self._publish)
+
+    def _publish(self, control: ControlPlane, delta: KeyDelta | None) -> None:
+        """Called off the loop after each change: a key delta is appended to the journal, anything else is
+        published whole."""
+        if delta is None:
+            self.base = control.version
+            published.publish(self.settings.data_dir, control.config(), control.version)
+        else:
+            published.append_delta(self.settings.data_dir, self.base, control.version, delta)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         s = self.settings

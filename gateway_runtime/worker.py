@@ -1,6 +1,7 @@
 """A data-plane worker process: serves the proxy port with SO_REUSEPORT beside its siblings.
 
-It compiles the snapshot the control plane publishes, re-reads it when it changes, counts limits in the shared table
+It compiles the config the control plane publishes, recompiles it when it changes, applies the key deltas published
+after it in place (published.py), counts limits in the shared table
 and appends its usage to its own log in DATA_DIR/usage, which the control plane adds up. Started by
 `lockgate serve --workers N`; not meant to be run by hand.
 """
@@ -31,8 +32,8 @@ async def run_worker(data_dir: Path, host: str, port: int) -> None:
     pool, usage = UpstreamPool(), UsageLog(data_dir)
     limiter = SharedWindowLimiter(data_dir / LIMITS_FILE)
     seen = published.stamp(data_dir)
-    version, config = published.read(data_dir)
-    data = DataPlane(compile_snapshot(config, version, pool), pool, usage, limiter)
+    base, config = published.read(data_dir)
+    data = DataPlane(compile_snapshot(config, base, pool), pool, usage, limiter)
     runner = web.ServerRunner(data.server(), handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=2048, reuse_port=True).start()
@@ -40,17 +41,23 @@ async def run_worker(data_dir: Path, host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    offset = 0
     while not stop.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), POLL_S)
         current = published.stamp(data_dir)
-        if current != seen:
-            seen = current
-            try:
-                version, config = published.read(data_dir)
-                data.install(compile_snapshot(config, version, pool))
-            except (OSError, ValueError, CompileError):
-                log.exception("keeping config version %d: the published one cannot be served", data.snapshot.version)
+        try:
+            if current != seen:
+                seen = current
+                base, config = published.read(data_dir)
+                data.install(compile_snapshot(config, base, pool))
+                offset = 0
+            deltas, offset = published.read_deltas(data_dir, base, offset)
+            for version, delta in deltas:
+                if version > data.version:
+                    data.apply_keys(delta, version)
+        except (OSError, ValueError, CompileError):
+            log.exception("keeping config version %d: the published one cannot be served", data.version)
     await runner.cleanup()
     await pool.close()
     usage.close()

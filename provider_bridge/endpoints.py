@@ -50,7 +50,10 @@ class Endpoint:
     instance_id: str = ""  # empty in registrations written before instance ids existed
 
     def client(self) -> AdminClient:
-        return AdminClient(self.admin_url, resolve_secret(self.admin_token_ref))
+        return AdminClient(self.admin_url, resolve_secret(self.admin_token_ref), owner=TERRAFORM)
+
+
+TERRAFORM = "terraform"  # the owner of what the provider creates: it changes nothing of another owner
 
 
 def register(name: str, endpoint: Endpoint) -> None:

@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 import grpc
 import msgpack
 from lockgate.provider_bridge import endpoints
-from lockgate.provider_bridge.diagnostics import report, report_invalid, validate_known
+from lockgate.provider_bridge.diagnostics import report, report_invalid, tf_path, validate_known
 from lockgate.provider_bridge.endpoints import WrongGateway
 from lockgate.provider_bridge.schema import fill_defaults, model_block, parse, state_values
-from lockgate.sdk import LockgateError, NotFound, TransportError
+from lockgate.sdk import Conflict, LockgateError, NotFound, TransportError
 from lockgate.sdk.client import Entities
 from pydantic import BaseModel, ValidationError
 from tf import iface
@@ -211,9 +211,23 @@ class EntityResource(ModelResource):
             if api is None:
                 self._unreachable(ctx.diagnostics, planned["gateway"])
                 return None
-            record = self._send(api, planned, create=True)
+            try:
+                record = self._send(api, planned, create=True)
+            except Conflict as exc:
+                self._taken(ctx.diagnostics, planned, exc)
+                return None
             return {**planned, "id": record.id}  # type: ignore[attr-defined]
         return None
+
+    def _taken(self, diags: Diagnostics, planned: dict[str, Any], exc: Conflict) -> None:
+        gateway, name = planned["gateway"], planned["name"]
+        diags.add_error(
+            f"Creating {self.name} failed: {exc.message}",
+            f"The gateway answered {exc.status}: {exc.message}. Terraform does not change what another owner made. "
+            f"To manage it from Terraform, adopt it: terraform import lockgate_{self.name}.<resource name> "
+            f"{gateway}/{name} (the import makes Terraform its owner); or pick another name.",
+            path=tf_path(exc.field) if exc.field else None,
+        )
 
     def read(self, ctx: ReadContext, current: dict[str, Any]) -> dict[str, Any] | None:
         with self._api(ctx.diagnostics, current["gateway"], f"Reading {self.name}") as api:
@@ -222,6 +236,13 @@ class EntityResource(ModelResource):
             try:
                 record = api.get(current["name"])
             except NotFound:
+                return None
+            if record.owner != endpoints.TERRAFORM:  # adopted by a pipeline or a set: no longer Terraform's
+                ctx.diagnostics.add_warning(
+                    f"{self.name} '{current['name']}' is now owned by '{record.owner}'",
+                    "Terraform no longer manages it and will not change or delete it; `terraform import` adopts it "
+                    "back.",
+                )
                 return None
             if self.spec(current) == self.spec(state_values(self.model, record.model_dump(mode="json"))):
                 return {**current, "id": record.id}
@@ -271,7 +292,7 @@ class EntityResource(ModelResource):
                 ctx.diagnostics.add_error(f"Gateway '{gateway}' is not running", f"Cannot import {id!r}.")
                 return None
             try:
-                return self._state(gateway, api.get(name))
+                return self._state(gateway, api.adopt(name))  # importing makes Terraform its owner
             except NotFound:
                 ctx.diagnostics.add_error(
                     f"Cannot import {id!r}", f"The gateway '{gateway}' has no {self.name} named '{name}'."

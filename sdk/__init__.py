@@ -13,6 +13,7 @@ from lockgate.sdk.api import (
     UpstreamRecord,
     UsageRecord,
 )
+from lockgate.sdk.batch import BatchResult, ConsumerRow, GeneratedKey, KeyRow
 from lockgate.sdk.client import AdminClient, AsyncAdminClient
 from lockgate.sdk.config import ENTITY_KINDS, ConfigProblem, GatewayConfig, find_problems
 from lockgate.sdk.entities import ApiKey, ApiKeyCreate, Consumer, ConsumerGroup, GatewaySettings, LlmUpstream, Route
@@ -41,19 +42,23 @@ __all__ = [
     "ApiKeyRecord",
     "AsyncAdminClient",
     "BadRequest",
+    "BatchResult",
     "ConfigProblem",
     "Conflict",
     "Consumer",
     "ConsumerGroup",
     "ConsumerGroupRecord",
     "ConsumerRecord",
+    "ConsumerRow",
     "ConsumerUsage",
     "ErrorResponse",
     "GatewayConfig",
     "GatewayRuntime",
     "GatewaySettings",
+    "GeneratedKey",
     "Health",
     "KeyAuth",
+    "KeyRow",
     "LlmUpstream",
     "LockgateError",
     "MockLlmRuntime",

@@ -9,6 +9,9 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+# Who manages an entity: 'terraform' (the provider), 'terraform:SET' (one lockgate_consumer_set), 'api' (plain admin
+# API calls) or 'pipeline:NAME' (a batch apply's owner). Only its owner changes or deletes it (docs/ownership.md).
+OWNER_PATTERN = r"^(api|terraform|terraform:[a-z0-9][a-z0-9_.-]{0,62}|pipeline:[a-z0-9][a-z0-9_.-]{0,62})$"
 SECRET_REF_PATTERN = re.compile(r"^(env|file):(.+)$")
 
 
@@ -25,6 +28,16 @@ Name = Annotated[
         pattern=NAME_PATTERN,
         description="Unique within its gateway: lowercase letters, digits, '-', '_', '.', at most 63 characters.",
         examples=["chat", "gold"],
+    ),
+]
+
+
+Owner = Annotated[
+    str,
+    Field(
+        pattern=OWNER_PATTERN,
+        description="Who manages the entity: 'terraform', 'terraform:SET', 'api' or 'pipeline:NAME'.",
+        examples=["pipeline:billing"],
     ),
 ]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lockgate.sdk._base import Name, StrictModel
-from lockgate.sdk.entities import Consumer, ConsumerGroup, LlmUpstream, Route
+from lockgate.sdk._base import Name, Owner, StrictModel
+from lockgate.sdk.entities import Consumer, ConsumerGroup, Expiry, LlmUpstream, Route
 from pydantic import BaseModel, Field
 
 
@@ -11,6 +11,7 @@ class _Stored(BaseModel):
     id: str = Field(description="Server-assigned id.")
     created_at: float = Field(description="Unix time of creation.")
     updated_at: float = Field(description="Unix time of the last change.")
+    owner: Owner = Field(default="api", description="Who manages it; only its owner changes or deletes it.")
 
 
 class UpstreamRecord(LlmUpstream, _Stored):
@@ -35,6 +36,7 @@ class ApiKeyRecord(StrictModel, _Stored):
     name: Name
     consumer: Name
     key_prefix: str
+    expires_at: Expiry = None
 
 
 class ApiKeyCreated(ApiKeyRecord):

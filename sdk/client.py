@@ -3,14 +3,18 @@
 with AdminClient("http://127.0.0.1:8001", token="...") as admin:
     admin.routes.create(Route(name="chat", paths=["/v1"], upstream="openai"))
     admin.consumers.usage("alice")
+    admin.consumers.apply(rows, owner="pipeline:billing", prune=True)   # a whole batch, all or nothing
+
+`owner` (default 'api') is sent with every write as `Lockgate-Owner`: only an entity's owner changes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 import httpx
+import orjson
 from lockgate.sdk.api import (
     ApiKeyCreated,
     ApiKeyRecord,
@@ -21,6 +25,7 @@ from lockgate.sdk.api import (
     Status,
     UpstreamRecord,
 )
+from lockgate.sdk.batch import BatchResult, ConsumerRow
 from lockgate.sdk.config import GatewayConfig
 from lockgate.sdk.entities import ApiKeyCreate, Consumer, ConsumerGroup, GatewaySettings, LlmUpstream, Route
 from lockgate.sdk.errors import TransportError, error_for_status
@@ -33,6 +38,7 @@ T = TypeVar("T")
 
 # URL path segment per entity kind.
 PATHS: dict[str, str] = {kind.name: kind.path for kind in KINDS.values()}
+BATCH_PATH = "/consumer-batches"
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -52,30 +58,82 @@ def _json(body: BaseModel | None) -> Any:
 
 def _result(response: httpx.Response) -> Any:
     _raise_for(response)
-    return response.json() if response.status_code != 204 else None
+    if response.status_code == 204:
+        return None
+    if response.headers.get("content-type", "").startswith("application/jsonl"):
+        return [orjson.loads(line) for line in response.content.splitlines() if line.strip()]
+    return response.json()
+
+
+BATCH_TIMEOUT_S = 600.0  # a batch's answer comes once all of it is checked and stored
+ROWS_PER_CHUNK = 1000
 
 
 class _Transport:
-    """One request: send, map transport failures and error statuses to SDK errors, return the JSON body."""
+    """One request: send, map transport failures and error statuses to SDK errors, return the JSON body.
+
+    `lines` streams a JSON Lines body (one request, however long: the gateway applies it as one transaction)."""
 
     def __init__(self, send: Callable[..., Any]) -> None:
         self._send = send
 
-    def __call__(self, method: str, path: str, body: BaseModel | None = None) -> Any:
+    def _request(self, method: str, path: str, body: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        lines = kwargs.pop("lines", None)
+        if lines is not None:
+            kwargs["content"] = self._stream(lines)
+            kwargs["headers"] = {**kwargs.get("headers", {}), "Content-Type": "application/jsonl"}
+            kwargs["timeout"] = BATCH_TIMEOUT_S
+        else:
+            kwargs["json"] = _json(body)
+        return kwargs
+
+    def _stream(self, lines: Iterator[bytes]) -> Any:
+        return lines
+
+    def __call__(self, method: str, path: str, body: BaseModel | None = None, **kwargs: Any) -> Any:
         try:
-            response = self._send(method, path, json=_json(body))
+            response = self._send(method, path, **self._request(method, path, body, kwargs))
         except httpx.TransportError as exc:
             raise TransportError(f"admin API unreachable: {exc}") from exc
         return _result(response)
 
 
 class _AsyncTransport(_Transport):
-    async def __call__(self, method: str, path: str, body: BaseModel | None = None) -> Any:
+    def _stream(self, lines: Iterator[bytes]) -> Any:
+        async def chunks() -> AsyncIterator[bytes]:
+            for chunk in lines:
+                yield chunk
+
+        return chunks()
+
+    async def __call__(self, method: str, path: str, body: BaseModel | None = None, **kwargs: Any) -> Any:
         try:
-            response = await self._send(method, path, json=_json(body))
+            response = await self._send(method, path, **self._request(method, path, body, kwargs))
         except httpx.TransportError as exc:
             raise TransportError(f"admin API unreachable: {exc}") from exc
         return _result(response)
+
+
+def _row_lines(
+    rows: Iterable[ConsumerRow | Mapping[str, Any]], progress: Callable[[int], None] | None
+) -> Iterator[bytes]:
+    """JSON Lines, ROWS_PER_CHUNK rows per chunk; `progress` hears how many rows have been sent so far."""
+    chunk: list[bytes] = []
+    sent = 0
+    for row in rows:
+        raw = row.model_dump(mode="json", exclude_defaults=True) if isinstance(row, BaseModel) else row
+        chunk.append(orjson.dumps(raw))
+        if len(chunk) == ROWS_PER_CHUNK:
+            sent += len(chunk)
+            yield b"\n".join(chunk) + b"\n"
+            chunk = []
+            if progress:
+                progress(sent)
+    if chunk:
+        sent += len(chunk)
+        yield b"\n".join(chunk) + b"\n"
+    if progress:
+        progress(sent)
 
 
 class Entities(Generic[Spec, Rec]):
@@ -98,8 +156,9 @@ class Entities(Generic[Spec, Rec]):
     def get(self, name: str) -> Any:
         return self._one(self._call("GET", f"/{self._path}/{name}"), self._record)
 
-    def list(self) -> Any:
-        return self._many(self._call("GET", f"/{self._path}"))
+    def list(self, owner: str | None = None) -> Any:
+        """Every entity of this kind, or only `owner`'s."""
+        return self._many(self._call("GET", f"/{self._path}", params={"owner": owner} if owner else None))
 
     def update(self, spec: Spec) -> Any:
         """Replace the entity named `spec.name` with `spec`."""
@@ -108,6 +167,10 @@ class Entities(Generic[Spec, Rec]):
 
     def delete(self, name: str) -> Any:
         return self._call("DELETE", f"/{self._path}/{name}")
+
+    def adopt(self, name: str) -> Any:
+        """Make this client's owner the entity's owner (a consumer's keys come with it)."""
+        return self._one(self._call("POST", f"/{self._path}/{name}/adopt"), self._record)
 
 
 def _convert(value: Any, convert: Callable[[Any], Any]) -> Any:
@@ -123,6 +186,36 @@ class _Consumers(Entities[Consumer, ConsumerRecord]):
     def usage(self, name: str) -> Any:
         """Tokens and requests recorded for a consumer (`ConsumerUsage`)."""
         return self._one(self._call("GET", f"/consumers/{name}/usage"), ConsumerUsage)
+
+    def apply(
+        self,
+        rows: Iterable[ConsumerRow | Mapping[str, Any]],
+        *,
+        owner: str,
+        prune: bool = False,
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> Any:
+        """Apply consumers and their keys for `owner` ('pipeline:billing') as one transaction, however many rows:
+        a bad row anywhere applies nothing (BadRequest naming it). Returns a `BatchResult`; its `keys` are the
+        generated keys, shown this once. Rows are `ConsumerRow`s or dicts of the same shape, streamed as they
+        are read."""
+        params = {"prune": str(prune).lower(), "dry_run": str(dry_run).lower()}
+        answer = self._call(
+            "POST",
+            BATCH_PATH,
+            lines=_row_lines(rows, progress),
+            params=params,
+            headers={"Lockgate-Owner": owner},
+        )
+        return _convert(answer, BatchResult.model_validate)
+
+    def export(self, owner: str | None = None) -> Any:
+        """The consumers (of `owner`, or all) as `ConsumerRow`s without key hashes: applying them changes nothing."""
+        params = {"owner": owner} if owner else {}
+        return _convert(
+            self._call("GET", BATCH_PATH, params=params), lambda lines: [ConsumerRow.model_validate(r) for r in lines]
+        )
 
 
 class _Api:
@@ -156,15 +249,15 @@ class _Api:
         return _convert(self._call("PUT", "/gateway", settings), GatewaySettings.model_validate)
 
 
-def _headers(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}", "User-Agent": "lockgate-sdk"}
+def _headers(token: str, owner: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "User-Agent": "lockgate-sdk", "Lockgate-Owner": owner}
 
 
 class AdminClient(_Api):
     """Synchronous admin API client."""
 
-    def __init__(self, base_url: str, token: str, timeout: float = 10.0) -> None:
-        self._http = httpx.Client(base_url=base_url, headers=_headers(token), timeout=timeout)
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0, owner: str = "api") -> None:
+        self._http = httpx.Client(base_url=base_url, headers=_headers(token, owner), timeout=timeout)
         super().__init__(_Transport(self._http.request))
 
     def close(self) -> None:
@@ -180,8 +273,8 @@ class AdminClient(_Api):
 class AsyncAdminClient(_Api):
     """Asynchronous admin API client: the same methods, awaited."""
 
-    def __init__(self, base_url: str, token: str, timeout: float = 10.0) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(token), timeout=timeout)
+    def __init__(self, base_url: str, token: str, timeout: float = 10.0, owner: str = "api") -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, headers=_headers(token, owner), timeout=timeout)
         super().__init__(_AsyncTransport(self._http.request))
 
     async def aclose(self) -> None:

@@ -10,7 +10,7 @@ from lockgate.sdk.entities import ApiKey, Consumer, ConsumerGroup, GatewaySettin
 from lockgate.sdk.kinds import ENTITY_KINDS, KINDS, EntityKind
 from pydantic import Field, model_validator
 
-__all__ = ["ENTITY_KINDS", "ConfigProblem", "EntityKind", "GatewayConfig", "find_problems", "referrers"]
+__all__ = ["ENTITY_KINDS", "ConfigProblem", "EntityKind", "GatewayConfig", "find_problems"]
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,3 @@ def find_problems(config: GatewayConfig) -> list[ConfigProblem]:
                         message = f"{what} {name!r} does not exist; create it first or fix the name"
                         problems.append(ConfigProblem((table.name, index, *loc), message))
     return problems
-
-
-def referrers(config: GatewayConfig, kind: EntityKind, name: str) -> list[str]:
-    """Entities that refer to `kind`/`name`, as 'routes/chat' strings: they block its deletion."""
-    return [
-        f"{other.name}/{entity.name}"
-        for other in KINDS.values()
-        for entity in getattr(config, other.name)
-        if any(n == name for ref in other.references if ref.target == kind for _, n in ref.names(entity))
-    ]

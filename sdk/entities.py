@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from lockgate.sdk._base import Name, SecretRef, StrictModel
 from lockgate.sdk.patterns import PatternError, compile_pattern
 from lockgate.sdk.policies import RateLimit, RoutePolicies
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 # What the validators below check, for the JSON Schema (documentation only: the validators give the messages).
@@ -18,6 +19,42 @@ HTTP_URL_PATTERN = (
     r"^[Hh][Tt][Tt][Pp][Ss]?://([-A-Za-z0-9._~%!$&'()*+,;=:]*@)?[-A-Za-z0-9._~%!$&'()*+,;=]+(:[0-9]*)?([/?#].*)?$"
 )
 ROUTE_PATH_PATTERN = r"^[/~]"  # a prefix, or '~' and a pattern (RE2: no backreferences, no lookarounds)
+
+
+def _moment(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.upper())  # RFC 3339 allows 't' and 'z'
+    if moment.tzinfo is None:
+        raise ValueError("no offset")
+    return moment
+
+
+def _rfc3339(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        _moment(value)
+    except ValueError:
+        raise ValueError(
+            f"must be an RFC 3339 time with an offset, such as '2027-01-31T00:00:00Z', got {value[:40]!r}"
+        ) from None
+    return value  # kept as written (a normalised form would show as drift in Terraform)
+
+
+Expiry = Annotated[
+    str | None,
+    AfterValidator(_rfc3339),
+    Field(
+        description="When the key stops working: an RFC 3339 time with an offset ('2027-01-31T00:00:00Z'); never "
+        "when omitted. An expired key is answered 401 expired_api_key.",
+        json_schema_extra={"format": "date-time"},
+        examples=["2027-01-31T00:00:00Z"],
+    ),
+]
+
+
+def expiry_time(expires_at: str | None) -> float | None:
+    """Unix time of an `Expiry`."""
+    return _moment(expires_at).timestamp() if expires_at is not None else None
 
 
 class GatewaySettings(StrictModel):
@@ -166,6 +203,7 @@ class ApiKey(StrictModel):
     consumer: Name = Field(description="Name of the consumer this key identifies.")
     key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Hex SHA-256 of the key.")
     key_prefix: str = Field(default="", max_length=12, description="The key's first characters, to recognise it.")
+    expires_at: Expiry = None
 
 
 class ApiKeyCreate(StrictModel):
@@ -180,3 +218,4 @@ class ApiKeyCreate(StrictModel):
         description="The key; generated when omitted.",
         json_schema_extra={"writeOnly": True},  # never echoed in an error
     )
+    expires_at: Expiry = None

@@ -1,7 +1,9 @@
-"""The admin API (FastAPI): CRUD for every entity, usage, status; OpenAPI at /openapi.json.
+"""The admin API (FastAPI): CRUD for every entity, consumer batches, usage, status; OpenAPI at /openapi.json.
 
 Errors use the proxy's shape, `{"error": {"message", "type", "code", "field"}}`, with `field` the path of the
 offending field so that the Terraform provider can attach its diagnostic to the right attribute (admin_errors.py).
+Every write says who makes it in the `Lockgate-Owner` header (`api` when absent); only an entity's owner, or a
+plain `api` call, changes or deletes it.
 """
 
 import asyncio
@@ -10,10 +12,18 @@ import uuid
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Path
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from lockgate.gateway_runtime.control.admin_errors import AdminGate, install_error_handlers
+from lockgate.gateway_runtime.control.batch_body import (
+    BATCH_BODY,
+    BATCH_PATH,
+    MAX_BATCH_BYTES,
+    document_batch_rows,
+    read_rows,
+)
 from lockgate.gateway_runtime.control.service import ChangeRejected, ControlPlane
 from lockgate.sdk import (
     ApiKeyCreate,
@@ -26,12 +36,15 @@ from lockgate.sdk import (
     Health,
     Status,
 )
-from lockgate.sdk._base import NAME_PATTERN, whole_numbers_as_int
+from lockgate.sdk._base import NAME_PATTERN, OWNER_PATTERN, whole_numbers_as_int
+from lockgate.sdk.batch import BatchResult
 from lockgate.sdk.client import PATHS
 from lockgate.sdk.kinds import KINDS
 from pydantic import BaseModel, BeforeValidator
 
 Responses = dict[int | str, dict[str, Any]]
+
+
 # Why each error status happens; an operation documents exactly the ones it can answer (see _errors).
 _WHY = {
     400: "The body is not UTF-8 JSON.",
@@ -65,14 +78,55 @@ EntityName = Annotated[
         json_schema_extra={"pattern": NAME_PATTERN, "examples": ["chat", "gold"]},
     ),
 ]
+OwnerHeader = Annotated[
+    str,
+    Header(
+        alias="Lockgate-Owner",
+        pattern=OWNER_PATTERN,
+        description="Who makes this change: 'terraform', 'terraform:SET', 'api' (the default) or 'pipeline:NAME'. "
+        "A change to an entity of another owner is refused (409), except from 'api'.",
+    ),
+]
+OwnerFilter = Annotated[
+    str | None, Query(pattern=OWNER_PATTERN, description="Only the entities of this owner ('pipeline:billing').")
+]
 READ = _errors()
 CREATE = _errors(400, 405, 409, 422)
 CREATE_KEY = _errors(400, 405, 409, 422, why={409: "The name is taken, or another API key has the same key."})
 GET = _errors(404)
 UPDATE = _errors(
-    400, 404, 405, 422, why={400: "The body is not UTF-8 JSON, or its `name` is not the URL's: names cannot change."}
+    400,
+    404,
+    405,
+    409,
+    422,
+    why={
+        400: "The body is not UTF-8 JSON, or its `name` is not the URL's: names cannot change.",
+        409: "Another owner has this entity (the message names it and how to adopt it).",
+    },
 )
-DELETE = _errors(404, 405, 409, why={409: "Other entities still use this one (the message names them)."})
+DELETE = _errors(
+    404, 405, 409, why={409: "Other entities still use this one, or another owner has it (the message says which)."}
+)
+ADOPT = _errors(404, 405)
+EXPORTED: Responses = {
+    200: {
+        "description": "JSON Lines: one ConsumerRow per line, key hashes left out.",
+        "content": {"application/jsonl": {"schema": {"$ref": "#/components/schemas/ConsumerRow"}}},
+    }
+}
+BATCH = _errors(
+    400,
+    405,
+    413,
+    422,
+    why={
+        400: "The body is not UTF-8.",
+        413: "The body is larger than 256 MiB, a line longer than 64 KiB, or there are more than 1,000,000 rows.",
+        422: "A row cannot be applied: the message and `field` (`['rows', INDEX, ...]`) name the first one, its "
+        "field, the value and the fix. Nothing was applied.",
+    },
+)
 RELOAD = _errors(
     409,
     422,
@@ -95,7 +149,7 @@ def create_admin_app(control: ControlPlane, admin_token: str, identity: Health |
     app = FastAPI(title="lockgate admin API", version="1")
 
     install_error_handlers(app)
-    app.add_middleware(AdminGate, token=admin_token)
+    app.add_middleware(AdminGate, token=admin_token, limits={BATCH_PATH: MAX_BATCH_BYTES})
 
     @app.get("/health", tags=["status"], responses=_errors(token=False))
     async def health() -> Health:
@@ -104,9 +158,13 @@ def create_admin_app(control: ControlPlane, admin_token: str, identity: Health |
 
     api = APIRouter(dependencies=[Depends(require_token)])
 
+    async def current_status() -> Status:
+        config_hash = await asyncio.to_thread(control.config_hash)  # O(all entities) once per version
+        return Status(status="ok", config_version=control.version, config_hash=config_hash)
+
     @api.get("/status", tags=["status"], responses=READ)
     async def status() -> Status:
-        return Status(status="ok", config_version=control.version, config_hash=control.data.snapshot.hash)
+        return await current_status()
 
     @api.get("/config", tags=["config"], responses=READ)
     async def config() -> GatewayConfig:
@@ -117,8 +175,8 @@ def create_admin_app(control: ControlPlane, admin_token: str, identity: Health |
     async def reload_config() -> Status:
         """DB-less gateways: read the config file again and serve it (like SIGHUP); on any error the running
         config stays and the error names the field."""
-        control.reload()
-        return Status(status="ok", config_version=control.version, config_hash=control.data.snapshot.hash)
+        await control.reload()
+        return await current_status()
 
     @api.get("/gateway", tags=["gateway"], responses=READ)
     async def get_gateway() -> GatewaySettings:
@@ -126,12 +184,33 @@ def create_admin_app(control: ControlPlane, admin_token: str, identity: Health |
 
     @api.put("/gateway", tags=["gateway"], responses=_errors(400, 405, 422))
     async def put_gateway(settings: _body(GatewaySettings)) -> GatewaySettings:  # type: ignore[valid-type]
-        return control.update_settings(settings)
+        return await control.update_settings(settings)
 
     for kind in KINDS.values():
         if kind.create is None:  # API keys are created from a key (or none), not from what is stored
             _crud(api, control, kind.name, kind.model, kind.record)
     _api_keys(api, control)
+
+    @api.post(BATCH_PATH, tags=["consumers"], responses=BATCH, openapi_extra=BATCH_BODY)
+    async def apply_consumer_batch(
+        request: Request,
+        owner: OwnerHeader = "api",
+        prune: Annotated[bool, Query(description="Delete the owner's consumers that no row names.")] = False,
+        dry_run: Annotated[bool, Query(description="Only answer what would change.")] = False,
+    ) -> BatchResult:
+        """Apply consumers and their API keys for one owner, all or nothing: JSON Lines, one `ConsumerRow` per
+        line, each the whole state of its consumer (groups, keys). Keys without `key_sha256` are generated once
+        and shown in this answer only."""
+        rows, refused = await read_rows(request)
+        return await control.apply_batch(rows, refused, owner, prune, dry_run)
+
+    @api.get(BATCH_PATH, tags=["consumers"], responses={**READ, **EXPORTED}, response_class=Response)
+    async def export_consumers(owner: OwnerFilter = None) -> Response:
+        """The consumers (of `owner`, or all) as batch rows, key hashes left out: a pipeline diffs against it, and
+        applying it again changes nothing."""
+        rows = await asyncio.to_thread(control.export, owner)
+        body = b"".join(orjson.dumps(row.model_dump(mode="json", exclude_defaults=True)) + b"\n" for row in rows)
+        return Response(body, media_type="application/jsonl")
 
     @api.get("/consumers/{name}/usage", tags=["consumers"], responses=GET)
     async def consumer_usage(name: EntityName) -> ConsumerUsage:
@@ -141,6 +220,8 @@ def create_admin_app(control: ControlPlane, admin_token: str, identity: Health |
         return control.usage(name)
 
     app.include_router(api)
+    openapi = app.openapi
+    app.openapi = lambda: app.openapi_schema or document_batch_rows(openapi())  # type: ignore[method-assign]
     return app
 
 
@@ -149,40 +230,56 @@ def _crud(api: APIRouter, control: ControlPlane, kind: Any, spec_model: Any, rec
     body = _body(spec_model)
 
     @api.get(f"/{path}", tags=[tag], name=f"list_{kind}", responses=READ)
-    async def list_entities() -> dict[str, list[record_model]]:
-        return {"data": [e.record() for e in control.state[kind].values()]}
+    async def list_entities(owner: OwnerFilter = None) -> dict[str, list[record_model]]:
+        return {"data": [e.record() for e in control.all(kind) if owner is None or e.owner == owner]}
 
     @api.post(
         f"/{path}", tags=[tag], status_code=201, response_model=record_model, name=f"create_{kind}", responses=CREATE
     )
-    async def create(spec: body) -> Any:  # type: ignore[valid-type]
-        return control.create(kind, spec).record()
+    async def create(spec: body, owner: OwnerHeader = "api") -> Any:  # type: ignore[valid-type]
+        return (await control.create(kind, spec, owner)).record()
 
     @api.get(f"/{path}/{{name}}", tags=[tag], response_model=record_model, name=f"get_{kind}", responses=GET)
     async def get(name: EntityName) -> Any:
         return control.get(kind, name).record()
 
     @api.put(f"/{path}/{{name}}", tags=[tag], response_model=record_model, name=f"update_{kind}", responses=UPDATE)
-    async def update(name: EntityName, spec: body) -> Any:  # type: ignore[valid-type]
-        return control.update(kind, name, spec).record()
+    async def update(name: EntityName, spec: body, owner: OwnerHeader = "api") -> Any:  # type: ignore[valid-type]
+        return (await control.update(kind, name, spec, owner)).record()
 
     @api.delete(f"/{path}/{{name}}", tags=[tag], status_code=204, name=f"delete_{kind}", responses=DELETE)
-    async def delete(name: EntityName) -> Response:
-        control.delete(kind, name)
+    async def delete(name: EntityName, owner: OwnerHeader = "api") -> Response:
+        await control.delete(kind, name, owner)
         return Response(status_code=204)
+
+    _adopt(api, control, kind, record_model)
+
+
+def _adopt(api: APIRouter, control: ControlPlane, kind: Any, record_model: Any) -> None:
+    path = PATHS[kind]
+
+    @api.post(
+        f"/{path}/{{name}}/adopt", tags=[path], response_model=record_model, name=f"adopt_{kind}", responses=ADOPT
+    )
+    async def adopt(name: EntityName, owner: OwnerHeader = "api") -> Any:
+        """Make the caller (`Lockgate-Owner`) this entity's owner, whoever had it: how `terraform import` takes
+        over what a pipeline or the API made. Adopting a consumer adopts its API keys."""
+        return (await control.adopt(kind, name, owner)).record()
 
 
 def _api_keys(api: APIRouter, control: ControlPlane) -> None:
     tag = "api-keys"
 
     @api.get("/api-keys", tags=[tag], responses=READ)
-    async def list_keys() -> dict[str, list[ApiKeyRecord]]:
-        return {"data": [ApiKeyRecord.model_validate(e.record()) for e in control.state["api_keys"].values()]}
+    async def list_keys(owner: OwnerFilter = None) -> dict[str, list[ApiKeyRecord]]:
+        keys = (e for e in control.all("api_keys") if owner is None or e.owner == owner)
+        return {"data": [ApiKeyRecord.model_validate(e.record()) for e in keys]}
 
     @api.post("/api-keys", tags=[tag], status_code=201, responses=CREATE_KEY)
-    async def create_key(request: _body(ApiKeyCreate)) -> ApiKeyCreated:  # type: ignore[valid-type]
-        """Create a key; the response is the only time the key itself is shown."""
-        entity, key = control.create_api_key(request)
+    async def create_key(request: _body(ApiKeyCreate), owner: OwnerHeader = "api") -> ApiKeyCreated:  # type: ignore[valid-type]
+        """Create a key; the response is the only time the key itself is shown. A consumer may hold several
+        keys at once (rotation: create the new one, then delete the old)."""
+        entity, key = await control.create_api_key(request, owner)
         return ApiKeyCreated.model_validate({**entity.record(), "key": key})
 
     @api.get("/api-keys/{name}", tags=[tag], responses=GET)
@@ -190,6 +287,8 @@ def _api_keys(api: APIRouter, control: ControlPlane) -> None:
         return ApiKeyRecord.model_validate(control.get("api_keys", name).record())
 
     @api.delete("/api-keys/{name}", tags=[tag], status_code=204, responses=DELETE)
-    async def delete_key(name: EntityName) -> Response:
-        control.delete("api_keys", name)
+    async def delete_key(name: EntityName, owner: OwnerHeader = "api") -> Response:
+        await control.delete("api_keys", name, owner)
         return Response(status_code=204)
+
+    _adopt(api, control, "api_keys", ApiKeyRecord)

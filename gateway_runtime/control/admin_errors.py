@@ -110,10 +110,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class AdminGate:
-    """ASGI middleware: refuse a request without the admin token, or with too large a body, before reading it."""
+    """ASGI middleware: refuse a request without the admin token, or with too large a body, before reading it.
+    `limits` raises the body limit of some paths (a consumer batch)."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app, self._token = app, token.encode()
+    def __init__(self, app: ASGIApp, token: str, limits: dict[str, int] | None = None) -> None:
+        self.app, self._token, self._limits = app, token.encode(), limits or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,35 +124,39 @@ class AdminGate:
         if scope["path"] not in PUBLIC_PATHS and not self._authorized(headers.get(b"authorization", b"")):
             await _send(scope, receive, send, error_response(401, _UNAUTHORIZED))
             return
+        limit = self._limits.get(scope["path"], MAX_BODY_BYTES)
         length = headers.get(b"content-length", b"0")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            await _send(scope, receive, send, _too_large())
+        if not length.isdigit() or int(length) > limit:
+            await _send(scope, receive, send, _too_large(limit))
             return
-        await self.app(scope, _bounded(receive), send)
+        await self.app(scope, _bounded(receive, limit), send)
 
     def _authorized(self, header: bytes) -> bool:
         scheme, _, token = header.partition(b" ")
         return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), self._token)
 
 
-_TOO_LARGE = f"the request body is larger than the admin API's limit of {MAX_BODY_BYTES} bytes"
 _UNAUTHORIZED = "missing or wrong admin token: send 'Authorization: Bearer <admin token>'"
 
 
-def _too_large() -> JSONResponse:
-    return error_response(413, _TOO_LARGE)
+def _too_large_message(limit: int) -> str:
+    return f"the request body is larger than the admin API's limit of {limit} bytes for this path"
 
 
-def _bounded(receive: Receive) -> Receive:
-    """A receive that stops a chunked body at MAX_BODY_BYTES (Content-Length was checked up front)."""
+def _too_large(limit: int) -> JSONResponse:
+    return error_response(413, _too_large_message(limit))
+
+
+def _bounded(receive: Receive, limit: int) -> Receive:
+    """A receive that stops a chunked body at `limit` (Content-Length was checked up front)."""
     seen = 0
 
     async def bounded() -> Message:
         nonlocal seen
         message = await receive()
         seen += len(message.get("body", b""))
-        if seen > MAX_BODY_BYTES:  # an HTTPException passes FastAPI's body reading as it is: answered as 413
-            raise HTTPException(413, _TOO_LARGE)
+        if seen > limit:  # an HTTPException passes FastAPI's body reading as it is: answered as 413
+            raise HTTPException(413, _too_large_message(limit))
         return message
 
     return bounded

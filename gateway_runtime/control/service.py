@@ -1,46 +1,37 @@
-"""The control plane: every change is validated, compiled and stored as one unit, then swapped into the data plane.
+"""The control plane: every change is checked against the state, stored as the next config version in one
+transaction, then served: a change to consumers and keys only as a key delta applied in place (O(what changed), off
+the event loop), anything else as a recompiled snapshot.
 
-A rejected change (invalid entity, broken reference, unresolvable secret, store failure) leaves both the store and
-the running snapshot untouched.
+Changes run one at a time, in order. A rejected change (invalid entity, broken reference, another owner's entity,
+unresolvable secret, store failure) leaves both the store and the running data plane untouched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import secrets
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
+import orjson
 from lockgate.gateway_runtime.config_file import ConfigFileError, load_config_file
+from lockgate.gateway_runtime.control.batch import RowProblem, generate_key, plan_batch
+from lockgate.gateway_runtime.control.state import Change, Entity, EntitySpec, State
 from lockgate.gateway_runtime.control.store import Row, Store
 from lockgate.gateway_runtime.control.usage_drain import UsageDrain
+from lockgate.gateway_runtime.data.identities import KeyDelta
 from lockgate.gateway_runtime.data.proxy import DataPlane
-from lockgate.gateway_runtime.data.snapshot import CompileError, Snapshot, compile_snapshot
+from lockgate.gateway_runtime.data.snapshot import CompileError, compile_snapshot
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
 from lockgate.gateway_runtime.data.usage_log import UsageLog
-from lockgate.sdk import (
-    ENTITY_KINDS,
-    ApiKey,
-    ApiKeyCreate,
-    Consumer,
-    ConsumerGroup,
-    ConsumerUsage,
-    GatewayConfig,
-    GatewaySettings,
-    LlmUpstream,
-    Route,
-    UsageRecord,
-    find_problems,
-)
-from lockgate.sdk.config import EntityKind, referrers
+from lockgate.sdk import ApiKey, ApiKeyCreate, Consumer, ConsumerUsage, GatewayConfig, GatewaySettings, UsageRecord
+from lockgate.sdk.batch import BatchResult, ConsumerRow, KeyRow
+from lockgate.sdk.config import ENTITY_KINDS, EntityKind
 from lockgate.sdk.kinds import KINDS
-
-KEY_PREFIX = "lg-"
-EntitySpec = LlmUpstream | Route | ConsumerGroup | Consumer | ApiKey
 
 
 class ChangeRejected(Exception):
@@ -51,20 +42,7 @@ class ChangeRejected(Exception):
         self.status, self.message, self.field = status, message, field
 
 
-@dataclass(frozen=True, slots=True)
-class Entity:
-    id: str
-    created_at: float
-    updated_at: float
-    spec: EntitySpec
-
-    def record(self) -> dict[str, Any]:
-        body = self.spec.model_dump(mode="json")
-        body.pop("key_sha256", None)
-        return {"id": self.id, "created_at": self.created_at, "updated_at": self.updated_at, **body}
-
-
-State = dict[str, dict[str, Entity]]
+Listener = Callable[["ControlPlane", KeyDelta | None], None]
 
 
 class ControlPlane:
@@ -75,8 +53,11 @@ class ControlPlane:
         self.read_only, self.data_dir = read_only, data_dir
         self.flush_usage = UsageDrain(data_dir, store.path)  # adds every data plane's usage log up into the store
         self.config_file: Path | None = None  # DB-less: the declarative file, re-read by `reload`
-        self.version = data.snapshot.version
-        self.on_change: list[Callable[[ControlPlane], None]] = []
+        self.version = data.version
+        # called off the event loop after each change: with the key delta, or None when the data plane recompiled
+        self.on_change: list[Listener] = []
+        self._writing = asyncio.Lock()  # one change at a time, in the order they arrive
+        self._hash: tuple[int, str] = (0, "")
 
     @classmethod
     def start(
@@ -91,105 +72,195 @@ class ControlPlane:
 
         In DB-less mode the store still keeps usage; entities come from the file and cannot be changed. Usage logs
         (this process's and its workers') live in DATA_DIR/usage."""
-        state: State = {kind: {} for kind in ENTITY_KINDS}
         settings = GatewaySettings()
         if declared is not None:
             state, settings = _declared_state(declared)
         else:
             saved = store.settings()
             settings = GatewaySettings.model_validate(saved) if saved else settings
-            for row in store.rows():
-                state[row.kind][row.name] = Entity(
-                    row.id,
-                    row.created_at,
-                    row.updated_at,
-                    cast(EntitySpec, KINDS[row.kind].model.model_validate(row.body)),  # type: ignore[index]
+            state = State.of(
+                (
+                    row.kind,  # type: ignore[misc]
+                    Entity(
+                        row.id,
+                        row.created_at,
+                        row.updated_at,
+                        cast(EntitySpec, KINDS[row.kind].model.model_validate(row.body)),  # type: ignore[index]
+                        row.owner,
+                    ),
                 )
+                for row in store.rows()
+            )
         # versions only grow, across restarts too: workers (and later remote data planes) keep the newest they see
         version = store.version() + 1
-        snapshot = compile_snapshot(_config(state, settings), version, pool)
+        snapshot = compile_snapshot(state.config(settings), version, pool)
         store.commit([], [], version=version)
         data = DataPlane(snapshot, pool, UsageLog(data_dir))
         control = cls(store, data, state, settings, declared is not None, data_dir)
         control.config_file = config_file
         return control
 
+    # -- reads -----------------------------------------------------------------------------------------------
     def config(self) -> GatewayConfig:
-        return _config(self.state, self.settings)
+        return self.state.config(self.settings)
 
-    def reload(self) -> None:
-        """DB-less: read the config file again and serve it, atomically; a file that cannot be served is refused
-        whole (ChangeRejected naming the field) and the running config stays."""
-        if self.config_file is None:
-            raise ChangeRejected(409, "this gateway keeps its config in its store: there is no file to reload")
-        try:
-            declared = load_config_file(self.config_file)
-        except ConfigFileError as exc:
-            raise ChangeRejected(422, str(exc)) from None
-        state, settings = _declared_state(declared)
-        try:
-            snapshot = compile_snapshot(_config(state, settings), self.version + 1, self.data.pool)
-        except CompileError as exc:
-            raise ChangeRejected(422, f"{self.config_file}: {exc.problem}") from None
-        self.store.commit([], [], version=snapshot.version)
-        self.state, self.settings = state, settings
-        self._install(snapshot)
-
-    # -- changes ---------------------------------------------------------------------------------------------
-    def create(self, kind: EntityKind, spec: EntitySpec) -> Entity:
-        name = spec.name
-        if name in self.state[kind]:
-            raise ChangeRejected(
-                409, f"{_singular(kind)} {name!r} already exists; update it or pick another name", ["name"]
-            )
-        now = time.time()
-        entity = Entity(str(uuid.uuid4()), now, now, spec)
-        self._apply(kind, lambda entities: entities.__setitem__(name, entity))
-        return entity
-
-    def create_api_key(self, request: ApiKeyCreate) -> tuple[Entity, str]:
-        key = request.key or KEY_PREFIX + secrets.token_urlsafe(32)
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        if any(getattr(e.spec, "key_sha256", None) == digest for e in self.state["api_keys"].values()):
-            raise ChangeRejected(409, "this key is already in use by another API key; pick another key", ["key"])
-        spec = ApiKey(name=request.name, consumer=request.consumer, key_sha256=digest, key_prefix=key[:6])
-        return self.create("api_keys", spec), key
-
-    def update(self, kind: EntityKind, name: str, spec: EntitySpec) -> Entity:
-        current = self._get(kind, name)
-        if spec.name != name:
-            raise ChangeRejected(
-                400, f"name {spec.name!r} does not match the URL's {name!r}; names cannot change", ["name"]
-            )
-        entity = replace(current, spec=spec, updated_at=time.time())
-        self._apply(kind, lambda entities: entities.__setitem__(name, entity))
-        return entity
-
-    def delete(self, kind: EntityKind, name: str) -> None:
-        self._get(kind, name)
-        users = referrers(self.config(), kind, name)
-        if users:
-            raise ChangeRejected(
-                409, f"{_singular(kind)} {name!r} is still used by {', '.join(users)}; change those first"
-            )
-        self._apply(kind, lambda entities: entities.pop(name))
+    def config_hash(self) -> str:
+        """A hash of the whole config being served: O(all entities) once per version (call it off the loop)."""
+        version, digest = self._hash
+        if version != self.version:
+            dumped = orjson.dumps(self.config().model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+            version, digest = self.version, hashlib.sha256(dumped).hexdigest()[:16]
+            self._hash = (version, digest)
+        return digest
 
     def get(self, kind: EntityKind, name: str) -> Entity:
-        return self._get(kind, name)
-
-    def _get(self, kind: EntityKind, name: str) -> Entity:
-        entity = self.state[kind].get(name)
+        entity = self.state.get(kind, name)
         if entity is None:
             raise ChangeRejected(404, f"{_singular(kind)} {name!r} does not exist")
         return entity
 
-    def update_settings(self, settings: GatewaySettings) -> GatewaySettings:
-        self._check_writable()
-        snapshot = self._compile(_config(self.state, settings))
-        self.store.commit([], [], settings.model_dump(mode="json"), snapshot.version)
-        self.settings = settings
-        self._install(snapshot)
+    def all(self, kind: EntityKind) -> list[Entity]:
+        return list(self.state.entities[kind].values())  # one C-level copy: safe while a batch applies
+
+    def export(self, owner: str | None) -> list[ConsumerRow]:
+        """The consumers (of `owner`, or all) as batch rows, without key hashes: applying them changes nothing."""
+        rows = []
+        for entity in self.all("consumers"):
+            if owner is not None and entity.owner != owner:
+                continue
+            consumer = cast(Consumer, entity.spec)
+            keys = [
+                KeyRow(name=key.name, expires_at=key.expires_at)
+                for kind, name in self.state.referrers("consumers", consumer.name)
+                if kind == "api_keys" and (key := cast(ApiKey, self.get("api_keys", name).spec))
+            ]
+            rows.append(ConsumerRow(name=consumer.name, groups=consumer.groups, keys=keys))
+        return rows
+
+    # -- changes: checked and stored off the event loop, one at a time -------------------------------------
+    async def create(self, kind: EntityKind, spec: EntitySpec, owner: str = "api") -> Entity:
+        def prepare() -> Change:
+            current = self.state.get(kind, spec.name)
+            if current is not None:
+                raise ChangeRejected(
+                    409,
+                    f"{_singular(kind)} {spec.name!r} already exists (owner {current.owner!r}); update it or pick "
+                    "another name",
+                    ["name"],
+                )
+            now = time.time()
+            return Change(puts={(kind, spec.name): Entity(str(uuid.uuid4()), now, now, spec, owner)})
+
+        await self._write(prepare)
+        return self.get(kind, spec.name)
+
+    async def create_api_key(self, request: ApiKeyCreate, owner: str = "api") -> tuple[Entity, str]:
+        if request.key is not None:
+            key, digest = request.key, hashlib.sha256(request.key.encode()).hexdigest()
+        else:
+            key, digest = generate_key()
+        spec = ApiKey(
+            name=request.name,
+            consumer=request.consumer,
+            key_sha256=digest,
+            key_prefix=key[:6],
+            expires_at=request.expires_at,
+        )
+        return await self.create("api_keys", spec, owner), key
+
+    async def update(self, kind: EntityKind, name: str, spec: EntitySpec, owner: str = "api") -> Entity:
+        def prepare() -> Change:
+            current = self._changeable(kind, name, owner)
+            if spec.name != name:
+                raise ChangeRejected(
+                    400, f"name {spec.name!r} does not match the URL's {name!r}; names cannot change", ["name"]
+                )
+            return Change(puts={(kind, name): replace(current, spec=spec, updated_at=time.time())})
+
+        await self._write(prepare)
+        return self.get(kind, name)
+
+    async def delete(self, kind: EntityKind, name: str, owner: str = "api") -> None:
+        def prepare() -> Change:
+            self._changeable(kind, name, owner)
+            return Change(drops={(kind, name): None})
+
+        await self._write(prepare)
+
+    async def adopt(self, kind: EntityKind, name: str, owner: str) -> Entity:
+        """Make `owner` the owner of kind/name (and of a consumer's keys): how Terraform import takes over."""
+
+        def prepare() -> Change:
+            change = Change()
+            current = self.get(kind, name)
+            change.put(kind, replace(current, owner=owner))
+            if kind == "consumers":
+                for user_kind, user in self.state.referrers(kind, name):
+                    if user_kind == "api_keys":
+                        change.put("api_keys", replace(self.get("api_keys", user), owner=owner))
+            return change
+
+        await self._write(prepare)
+        return self.get(kind, name)
+
+    async def update_settings(self, settings: GatewaySettings) -> GatewaySettings:
+        await self._write(lambda: Change(settings=settings))
         return settings
+
+    async def apply_batch(
+        self,
+        rows: list[tuple[int, ConsumerRow]],
+        refused: list[RowProblem],
+        owner: str,
+        prune: bool = False,
+        dry_run: bool = False,
+    ) -> BatchResult:
+        """Apply (or, dry, only plan) a consumer batch for `owner`: all of it, or nothing and a 422 naming rows."""
+        started = time.perf_counter()
+        self._check_writable()
+        async with self._writing:
+            plan = await asyncio.to_thread(plan_batch, self.state, rows, owner, prune, dry_run, refused)
+            if plan.problems:
+                first = min(plan.problems, key=lambda p: p.index)
+                more = f" (and {len(plan.problems) - 1} more problem(s))" if len(plan.problems) > 1 else ""
+                field: list[str | int] = ["rows", first.index, *first.loc]
+                raise ChangeRejected(422, f"{first}{more}; nothing was applied", field)
+            if plan.change and not dry_run:
+                await self._commit(plan.change)
+        return BatchResult(
+            owner=owner,
+            dry_run=dry_run,
+            created=len(plan.created),
+            updated=len(plan.updated),
+            deleted=len(plan.deleted),
+            unchanged=plan.unchanged,
+            generated=plan.generated,
+            examples=plan.examples(),
+            keys=plan.keys,
+            config_version=self.version,
+            seconds=round(time.perf_counter() - started, 4),
+        )
+
+    async def reload(self) -> None:
+        """DB-less: read the config file again and serve it, atomically; a file that cannot be served is refused
+        whole (ChangeRejected naming the field) and the running config stays."""
+        if self.config_file is None:
+            raise ChangeRejected(409, "this gateway keeps its config in its store: there is no file to reload")
+        async with self._writing:
+            try:
+                declared = await asyncio.to_thread(load_config_file, self.config_file)
+            except ConfigFileError as exc:
+                raise ChangeRejected(422, str(exc)) from None
+            state, settings = _declared_state(declared)
+            version = self.version + 1
+            try:
+                snapshot = compile_snapshot(state.config(settings), version, self.data.pool)
+            except CompileError as exc:
+                raise ChangeRejected(422, f"{self.config_file}: {exc.problem}") from None
+            await asyncio.to_thread(self.store.commit, [], [], None, version)
+            self.state, self.settings, self.version = state, settings, version
+            self.data.install(snapshot)
+            await asyncio.to_thread(self._notify, None)
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -197,35 +268,70 @@ class ControlPlane:
                 405, "this gateway serves a declarative config file (DB-less): change the file instead"
             )
 
-    def _apply(self, kind: EntityKind, mutate: Callable[[dict[str, Entity]], object]) -> None:
+    def _changeable(self, kind: EntityKind, name: str, owner: str) -> Entity:
+        """The entity, if `owner` may change it: its own owner, or a plain admin API call (the operator's way in)."""
+        current = self.get(kind, name)
+        if owner != "api" and current.owner != owner:
+            raise ChangeRejected(
+                409,
+                f"{_singular(kind)} {name!r} is owned by {current.owner!r}, not {owner!r}, and only its owner "
+                f"changes it; to take it over, adopt it (POST /{KINDS[kind].path}/{name}/adopt)",
+            )
+        return current
+
+    async def _write(self, prepare: Callable[[], Change]) -> None:
         self._check_writable()
-        candidate = dict(self.state)
-        candidate[kind] = dict(self.state[kind])
-        mutate(candidate[kind])
-        config = _config(candidate, self.settings)
-        problems = find_problems(config)
-        if problems:
-            problem = problems[0]
-            raise ChangeRejected(422, problem.message, list(problem.loc[2:]) or None)
-        snapshot = self._compile(config)
-        before, after = self.state[kind], candidate[kind]
-        upserts = [_row(kind, n, e) for n, e in after.items() if before.get(n) is not e]
-        deletes: list[tuple[str, str]] = [(kind, n) for n in before if n not in after]
-        self.store.commit(upserts, deletes, version=snapshot.version)
-        self.state = candidate
-        self._install(snapshot)
+        async with self._writing:
+            change = await asyncio.to_thread(self._checked, prepare)
+            if change:
+                await self._commit(change)
 
-    def _install(self, snapshot: Snapshot) -> None:
-        self.version = snapshot.version
-        self.data.install(snapshot)
+    def _checked(self, prepare: Callable[[], Change]) -> Change:
+        change = prepare()
+        for problem in self.state.problems(change):
+            raise ChangeRejected(problem.status, problem.message, list(problem.loc) or None)
+        return change
+
+    async def _commit(self, change: Change) -> None:
+        """Store `change` as the next version, then serve it: a key delta applied in place (off the loop), or, for
+        routes, upstreams, groups and settings, a recompiled snapshot (on the loop: it binds upstream sessions)."""
+        version = self.version + 1
+        snapshot = None
+        if not change.only_keys() and not self._only_owners(change):
+            try:
+                snapshot = compile_snapshot(self.state.config(self.settings, change), version, self.data.pool)
+            except CompileError as exc:
+                raise ChangeRejected(422, exc.problem.message, list(exc.problem.loc[2:])) from None
+        rows = [_row(kind, entity) for (kind, _), entity in change.puts.items()]
+        settings = change.settings.model_dump(mode="json") if change.settings else None
+        await asyncio.to_thread(self.store.commit, rows, list(change.drops), settings, version)
+        if snapshot is None:
+            await asyncio.to_thread(self._apply_keys, change, version)
+        else:
+            self.state.apply(change)
+            self.settings = change.settings or self.settings
+            self.version = version
+            self.data.install(snapshot)
+            await asyncio.to_thread(self._notify, None)
+
+    def _apply_keys(self, change: Change, version: int) -> None:
+        delta = self.state.apply(change)
+        self.version = version
+        self.data.apply_keys(delta, version)
+        self._notify(delta)
+
+    def _only_owners(self, change: Change) -> bool:
+        """Whether `change` only hands entities to another owner (nothing to serve differently)."""
+        if change.drops or change.settings:
+            return False
+        return all(
+            (current := self.state.get(kind, name)) is not None and current.spec == entity.spec
+            for (kind, name), entity in change.puts.items()
+        )
+
+    def _notify(self, delta: KeyDelta | None) -> None:
         for listener in self.on_change:
-            listener(self)
-
-    def _compile(self, config: GatewayConfig) -> Snapshot:
-        try:
-            return compile_snapshot(config, self.version + 1, self.data.pool)
-        except CompileError as exc:
-            raise ChangeRejected(422, exc.problem.message, list(exc.problem.loc[2:])) from None
+            listener(self, delta)
 
     # -- usage -----------------------------------------------------------------------------------------------
     def usage(self, consumer: str) -> ConsumerUsage:
@@ -248,20 +354,18 @@ class ControlPlane:
 def _declared_state(declared: GatewayConfig) -> tuple[State, GatewaySettings]:
     """Entities from a declarative config, with ids that stay the same across reloads."""
     now = time.time()
-    state: State = {kind: {} for kind in ENTITY_KINDS}
-    for kind in ENTITY_KINDS:
-        for spec in getattr(declared, kind):
-            state[kind][spec.name] = Entity(str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}/{spec.name}")), now, now, spec)
-    return state, declared.gateway
+    return State.of(
+        (kind, Entity(str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}/{spec.name}")), now, now, spec, "api"))
+        for kind in ENTITY_KINDS
+        for spec in getattr(declared, kind)
+    ), declared.gateway
 
 
-def _config(state: State, settings: GatewaySettings) -> GatewayConfig:
-    lists: dict[str, Any] = {kind: [e.spec for e in state[kind].values()] for kind in ENTITY_KINDS}
-    return GatewayConfig.model_construct(gateway=settings, **lists)
-
-
-def _row(kind: str, name: str, entity: Entity) -> Row:
-    return Row(kind, name, entity.id, entity.created_at, entity.updated_at, entity.spec.model_dump(mode="json"))
+def _row(kind: str, entity: Entity) -> Row:
+    spec = entity.spec
+    return Row(
+        kind, spec.name, entity.id, entity.created_at, entity.updated_at, spec.model_dump(mode="json"), entity.owner
+    )
 
 
 def _singular(kind: EntityKind) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from lockgate.gateway_runtime.data.usage import RECENT_PER_CONSUMER
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
     kind TEXT NOT NULL, name TEXT NOT NULL, id TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL, updated_at REAL NOT NULL, body TEXT NOT NULL,
+    created_at REAL NOT NULL, updated_at REAL NOT NULL, body TEXT NOT NULL, owner TEXT NOT NULL DEFAULT 'api',
     PRIMARY KEY (kind, name)
 );
 CREATE TABLE IF NOT EXISTS usage_totals (
@@ -37,6 +38,7 @@ class Row:
     created_at: float
     updated_at: float
     body: dict[str, Any]
+    owner: str = "api"
 
 
 class Store:
@@ -45,12 +47,15 @@ class Store:
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(entities)")}
+        if "owner" not in columns:  # a store from before owners: what it holds was made through the admin API
+            self._db.execute("ALTER TABLE entities ADD COLUMN owner TEXT NOT NULL DEFAULT 'api'")
 
     def rows(self) -> list[Row]:
         cursor = self._db.execute(
-            "SELECT kind, name, id, created_at, updated_at, body FROM entities ORDER BY created_at, rowid"
+            "SELECT kind, name, id, created_at, updated_at, body, owner FROM entities ORDER BY created_at, rowid"
         )
-        return [Row(k, n, i, c, u, json.loads(b)) for k, n, i, c, u, b in cursor]
+        return [Row(k, n, i, c, u, json.loads(b), o) for k, n, i, c, u, b, o in cursor]
 
     def settings(self) -> dict[str, Any] | None:
         row = self._db.execute("SELECT value FROM settings WHERE key = 'gateway'").fetchone()
@@ -63,8 +68,8 @@ class Store:
 
     def commit(
         self,
-        upserts: list[Row],
-        deletes: list[tuple[str, str]],
+        upserts: Iterable[Row],
+        deletes: Iterable[tuple[str, str]],
         settings: dict[str, Any] | None = None,
         version: int | None = None,
     ) -> None:
@@ -72,13 +77,15 @@ class Store:
         with self._transaction():
             if version is not None:
                 self._db.execute("INSERT OR REPLACE INTO settings VALUES ('version', ?)", (str(version),))
-            for kind, name in deletes:
-                self._db.execute("DELETE FROM entities WHERE kind = ? AND name = ?", (kind, name))
-            for row in upserts:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?, ?)",
-                    (row.kind, row.name, row.id, row.created_at, row.updated_at, json.dumps(row.body)),
-                )
+            self._db.executemany("DELETE FROM entities WHERE kind = ? AND name = ?", deletes)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO entities (kind, name, id, created_at, updated_at, body, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (row.kind, row.name, row.id, row.created_at, row.updated_at, json.dumps(row.body), row.owner)
+                    for row in upserts
+                ),
+            )
             if settings is not None:
                 self._db.execute("INSERT OR REPLACE INTO settings VALUES ('gateway', ?)", (json.dumps(settings),))
 

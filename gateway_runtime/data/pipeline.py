@@ -1,7 +1,7 @@
 """The access phase: policies in fixed priority order, each returning one closed decision.
 
     priority  phase     policy       on failure
-    1000      access    key_auth     401 missing/unknown key
+    1000      access    key_auth     401 missing, unknown or expired key
      950      access    acl          403 consumer not in an allowed group
      900      access    rate_limit   429 with Retry-After (the consumer's groups' limits)
        0      log       usage        never fails a request (runs after the response)
@@ -12,11 +12,14 @@ A hook returns `None` to continue or a `Reject` to answer the client; nothing on
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from lockgate.gateway_runtime.data.identities import Identity
 from lockgate.gateway_runtime.data.limits import Limiter
-from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Identity, Snapshot
+from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +56,16 @@ def key_auth(snapshot: Snapshot, headers: Mapping[str, str], access: Access) -> 
             "missing_api_key",
         )
     # surrogateescape: a header that is not UTF-8 hashes as the bytes sent (and matches no key) instead of raising
-    identity = snapshot.identities_by_key_hash.get(hashlib.sha256(key.encode(errors="surrogateescape")).hexdigest())
+    digest = hashlib.sha256(key.encode(errors="surrogateescape")).digest()
+    keys = snapshot.keys
+    identity = keys.by_digest.get(digest)
     if identity is None:
         return Reject(401, "Invalid API key: it is not known to this gateway.", "invalid_api_key")
+    if keys.expiry:
+        expires_at = keys.expiry.get(digest)
+        if expires_at is not None and expires_at <= time.time():
+            when = datetime.fromtimestamp(expires_at, UTC).isoformat().replace("+00:00", "Z")
+            return Reject(401, f"Expired API key: it stopped working at {when}; ask for a new one.", "expired_api_key")
     access.consumer = identity
     return None
 

@@ -13,6 +13,7 @@ import orjson
 from aiohttp import web
 from lockgate.gateway_runtime.data.errors import error_event, error_response
 from lockgate.gateway_runtime.data.http import ProxyServer
+from lockgate.gateway_runtime.data.identities import KeyDelta
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limiter
 from lockgate.gateway_runtime.data.pipeline import Reject, run_access
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
@@ -48,9 +49,15 @@ class DataPlane:
         for upstream in snapshot.upstreams:
             upstream.activate()
         self.snapshot = snapshot
+        self.version = snapshot.version
         # A snapshot lives long and holds ~10 objects per consumer: keep it out of the cyclic GC's full scans,
         # which otherwise stall every request for tens of ms with 10,000 consumers (refcounting still frees it).
         gc.freeze()
+
+    def apply_keys(self, delta: KeyDelta, version: int) -> None:
+        """A change to consumers or keys only: applied to the serving key table in place (O(keys changed))."""
+        self.snapshot.keys.apply(delta)
+        self.version = version
 
     def server(self) -> web.Server:
         """aiohttp's low-level server: no router or middleware stack on the hot path (we route ourselves)."""

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-import orjson
+from lockgate.gateway_runtime.data.identities import KeyEntry, KeyTable
 from lockgate.gateway_runtime.data.limits import Limit
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
 from lockgate.sdk import GatewayConfig, GatewaySettings
 from lockgate.sdk.config import ConfigProblem
+from lockgate.sdk.entities import expiry_time
 from lockgate.sdk.secrets import SecretError, resolve_secret
 
 
@@ -20,15 +20,6 @@ class CompileError(ValueError):
     def __init__(self, problem: ConfigProblem) -> None:
         super().__init__(str(problem))
         self.problem = problem
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """A consumer as the data plane sees it after key auth."""
-
-    name: str
-    groups: frozenset[str]
-    limits: tuple[Limit, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +36,10 @@ class CompiledRoute:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    version: int
-    hash: str
+    version: int  # the version compiled; key deltas of later versions change `keys` in place
     settings: GatewaySettings
     router: Router[CompiledRoute]
-    identities_by_key_hash: dict[str, Identity]
+    keys: KeyTable
     upstreams: tuple[Upstream, ...]
 
 
@@ -84,19 +74,16 @@ def compile_snapshot(config: GatewayConfig, version: int, pool: UpstreamPool) ->
         for g in config.consumer_groups
         if g.rate_limit is not None
     }
-    identities = {
-        c.name: Identity(c.name, frozenset(c.groups), tuple(group_limits[g] for g in c.groups if g in group_limits))
-        for c in config.consumers
-    }
+    groups = {c.name: tuple(c.groups) for c in config.consumers}
+    keys = KeyTable(group_limits)
+    keys.put(
+        KeyEntry(bytes.fromhex(k.key_sha256), k.consumer, groups[k.consumer], expiry_time(k.expires_at))
+        for k in sorted(config.api_keys, key=lambda k: k.consumer)  # a consumer's keys in a row share an Identity
+    )
     return Snapshot(
         version=version,
-        hash=config_hash(config),
         settings=config.gateway,
         router=Router(entries),
-        identities_by_key_hash={k.key_sha256: identities[k.consumer] for k in config.api_keys},
+        keys=keys,
         upstreams=tuple(upstreams.values()),
     )
-
-
-def config_hash(config: GatewayConfig) -> str:
-    return hashlib.sha256(orjson.dumps(config.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]

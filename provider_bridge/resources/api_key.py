@@ -24,7 +24,7 @@ class ApiKeyResource(EntityResource):
         *EntityResource.computed,
         Attribute("key_prefix", String(), description="The key's first characters, to recognise it.", computed=True),
     )
-    replace_on = frozenset({"name", "consumer", "key"})
+    replace_on = frozenset({"name", "consumer", "key", "expires_at"})
     sensitive = frozenset({"key"})
 
     @classmethod
@@ -48,7 +48,10 @@ class ApiKeyResource(EntityResource):
                 return None
             given = planned.get("key")
             spec = ApiKeyCreate(
-                name=planned["name"], consumer=planned["consumer"], key=None if given is Unknown else given
+                name=planned["name"],
+                consumer=planned["consumer"],
+                key=None if given is Unknown else given,
+                expires_at=planned.get("expires_at"),
             )
             created = api.create(spec)
             return {**planned, "id": created.id, "key": created.key, "key_prefix": created.key_prefix}
@@ -58,7 +61,7 @@ class ApiKeyResource(EntityResource):
         return planned  # every field replaces; nothing to update in place
 
     def spec(self, state: dict[str, Any]) -> Any:
-        return (state.get("name"), state.get("consumer"))
+        return (state.get("name"), state.get("consumer"), state.get("expires_at"))
 
     def _state(self, gateway: str, record: Any) -> dict[str, Any]:
         return {
@@ -68,6 +71,7 @@ class ApiKeyResource(EntityResource):
             "consumer": record.consumer,
             "key": None,
             "key_prefix": record.key_prefix,
+            "expires_at": record.expires_at,
         }
 
     def read(self, ctx: Any, current: dict[str, Any]) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ Every finding is collected, so one run reports them all.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -93,10 +94,19 @@ def gateway_of(gateway: Gateway, mock_llm: str) -> Iterator[str]:
     gateway.process.wait(10)
 
 
+@schemathesis.serializer("application/jsonl")
+def _json_lines(context: Any, value: Any) -> bytes:
+    """A consumer batch's body: the generated row as one line (a list of rows, one per line)."""
+    rows = value if isinstance(value, list) else [value]
+    return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+
+
 def request_model(operation: Any) -> type[Any] | None:
-    """The SDK model the operation's body is validated with (the document names it by its class name)."""
-    body = operation.definition.raw.get("requestBody", {})
-    ref = body.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+    """The SDK model the operation's body is validated with (the document names it by its class name); for JSON
+    Lines, the model of each line."""
+    content = operation.definition.raw.get("requestBody", {}).get("content", {})
+    body = content.get("application/json") or content.get("application/jsonl") or {}
+    ref = body.get("schema", {}).get("$ref", "")
     model = getattr(sdk, ref.rpartition("/")[2], None) if ref else None
     return model if isinstance(model, type) else None
 

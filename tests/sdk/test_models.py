@@ -7,7 +7,6 @@ from lockgate.sdk import (
     Acl,
     ApiKey,
     Consumer,
-    ConsumerGroup,
     GatewayConfig,
     KeyAuth,
     LlmUpstream,
@@ -17,7 +16,6 @@ from lockgate.sdk import (
     find_problems,
     resolve_secret,
 )
-from lockgate.sdk.config import referrers
 from lockgate.sdk.secrets import SecretError
 from pydantic import ValidationError
 
@@ -100,22 +98,3 @@ def test_config_cross_references_are_checked() -> None:
     }
     with pytest.raises(ValidationError, match="defined twice"):
         GatewayConfig(upstreams=[UP, UP])
-
-
-def test_referrers_block_deletion() -> None:
-    config = GatewayConfig(
-        upstreams=[UP],
-        consumer_groups=[ConsumerGroup(name="gold")],
-        routes=[
-            Route(
-                name="chat",
-                paths=["/v1"],
-                upstream="openai",
-                policies=RoutePolicies(key_auth=KeyAuth(), acl=Acl(allow=["gold"])),
-            )
-        ],
-        consumers=[Consumer(name="alice", groups=["gold"])],
-    )
-    assert referrers(config, "upstreams", "openai") == ["routes/chat"]
-    assert referrers(config, "consumer_groups", "gold") == ["routes/chat", "consumers/alice"]
-    assert referrers(config, "consumers", "alice") == []
