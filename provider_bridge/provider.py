@@ -7,6 +7,7 @@ from typing import Any
 
 from lockgate.provider_bridge.endpoints import lookup, verify
 from lockgate.provider_bridge.resources.api_key import ApiKeyResource
+from lockgate.provider_bridge.resources.consumer_set import ConsumerSetResource
 from lockgate.provider_bridge.resources.entities import (
     ConsumerGroupResource,
     ConsumerResource,
@@ -32,6 +33,7 @@ RESOURCES: list[type[iface.Resource]] = [
     ConsumerGroupResource,
     ConsumerResource,
     ApiKeyResource,
+    ConsumerSetResource,
 ]
 
 

@@ -195,12 +195,15 @@ class _Consumers(Entities[Consumer, ConsumerRecord]):
         prune: bool = False,
         dry_run: bool = False,
         progress: Callable[[int], None] | None = None,
+        adopt_from: str | None = None,
     ) -> Any:
         """Apply consumers and their keys for `owner` ('pipeline:billing') as one transaction, however many rows:
         a bad row anywhere applies nothing (BadRequest naming it). Returns a `BatchResult`; its `keys` are the
         generated keys, shown this once. Rows are `ConsumerRow`s or dicts of the same shape, streamed as they
         are read."""
         params = {"prune": str(prune).lower(), "dry_run": str(dry_run).lower()}
+        if adopt_from is not None:  # take over the consumers of this owner that rows name
+            params["adopt_from"] = adopt_from
         answer = self._call(
             "POST",
             BATCH_PATH,

@@ -197,12 +197,16 @@ def create_admin_app(control: ControlPlane, admin_token: str, identity: Health |
         owner: OwnerHeader = "api",
         prune: Annotated[bool, Query(description="Delete the owner's consumers that no row names.")] = False,
         dry_run: Annotated[bool, Query(description="Only answer what would change.")] = False,
+        adopt_from: Annotated[
+            str | None,
+            Query(pattern=OWNER_PATTERN, description="Take over the consumers of this owner that rows name."),
+        ] = None,
     ) -> BatchResult:
         """Apply consumers and their API keys for one owner, all or nothing: JSON Lines, one `ConsumerRow` per
         line, each the whole state of its consumer (groups, keys). Keys without `key_sha256` are generated once
         and shown in this answer only."""
         rows, refused = await read_rows(request)
-        return await control.apply_batch(rows, refused, owner, prune, dry_run)
+        return await control.apply_batch(rows, refused, owner, prune, dry_run, adopt_from)
 
     @api.get(BATCH_PATH, tags=["consumers"], responses={**READ, **EXPORTED}, response_class=Response)
     async def export_consumers(owner: OwnerFilter = None) -> Response:

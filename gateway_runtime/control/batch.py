@@ -67,9 +67,10 @@ def plan_batch(
     prune: bool,
     dry_run: bool,
     problems: list[RowProblem],
+    adopt_from: str | None = None,
 ) -> BatchPlan:
     """`rows` are (index in the input, row); `problems` holds the rows already refused as data. Nothing in the plan
-    is applied if it has any problem."""
+    is applied if it has any problem. Rows naming consumers of `adopt_from` take them over (Terraform import)."""
     plan = BatchPlan(problems=problems)
     now = time.time()
     seen: dict[str, int] = {}
@@ -80,7 +81,7 @@ def plan_batch(
             plan.problems.append(RowProblem(index, row.name, ("name",), f"repeats rows[{seen[row.name]}]"))
             continue
         seen[row.name] = index
-        _plan_row(state, plan, index, row, owner, now, dry_run)
+        _plan_row(state, plan, index, row, owner, now, dry_run, adopt_from)
     if prune and not plan.problems:
         for name, entity in state.entities["consumers"].items():
             if entity.owner == owner and name not in seen:
@@ -91,12 +92,21 @@ def plan_batch(
     return plan
 
 
-def _plan_row(state: State, plan: BatchPlan, index: int, row: ConsumerRow, owner: str, now: float, dry: bool) -> None:
+def _plan_row(
+    state: State,
+    plan: BatchPlan,
+    index: int,
+    row: ConsumerRow,
+    owner: str,
+    now: float,
+    dry: bool,
+    adopt_from: str | None,
+) -> None:
     def refuse(loc: Loc, message: str) -> None:
         plan.problems.append(RowProblem(index, row.name, loc, message))
 
     current = state.get("consumers", row.name)
-    if current is not None and current.owner != owner:
+    if current is not None and current.owner not in (owner, adopt_from):
         refuse(
             ("name",),
             f"consumer {row.name!r} is owned by {current.owner!r}, and a batch of {owner!r} changes only its own "
@@ -114,7 +124,7 @@ def _plan_row(state: State, plan: BatchPlan, index: int, row: ConsumerRow, owner
         if state.get("consumer_groups", group) is None:
             refuse(("groups", at), f"consumer group {group!r} does not exist; create it first or fix the name")
     spec = Consumer(name=row.name, groups=row.groups)
-    changed = current is None or current.spec != spec
+    changed = current is None or current.spec != spec or current.owner != owner
     if changed:
         plan.change.put("consumers", _entity(current, spec, owner, now))
 
@@ -146,7 +156,7 @@ def _plan_row(state: State, plan: BatchPlan, index: int, row: ConsumerRow, owner
         spec_key = ApiKey(
             name=key_row.name, consumer=row.name, key_sha256=digest, key_prefix=prefix, expires_at=key_row.expires_at
         )
-        if old is None or old != spec_key:
+        if old is None or old != spec_key or key is None or key.owner != owner:
             plan.change.put("api_keys", _entity(key, spec_key, owner, now))
             changed = True
     for name in held:  # keys the row no longer lists

@@ -214,12 +214,14 @@ class ControlPlane:
         owner: str,
         prune: bool = False,
         dry_run: bool = False,
+        adopt_from: str | None = None,
     ) -> BatchResult:
-        """Apply (or, dry, only plan) a consumer batch for `owner`: all of it, or nothing and a 422 naming rows."""
+        """Apply (or, dry, only plan) a consumer batch for `owner`: all of it, or nothing and a 422 naming rows.
+        Consumers of `adopt_from` that rows name are taken over."""
         started = time.perf_counter()
         self._check_writable()
         async with self._writing:
-            plan = await asyncio.to_thread(plan_batch, self.state, rows, owner, prune, dry_run, refused)
+            plan = await asyncio.to_thread(plan_batch, self.state, rows, owner, prune, dry_run, refused, adopt_from)
             if plan.problems:
                 first = min(plan.problems, key=lambda p: p.index)
                 more = f" (and {len(plan.problems) - 1} more problem(s))" if len(plan.problems) > 1 else ""
