@@ -5,7 +5,7 @@ if __name__ == "constructs":  # imported by its bare folder name from the reposi
 
     hand_over_to_jsii_constructs(__file__)
 else:
-    from lockgate.constructs.consumers import Consumer, ConsumerGroup
+    from lockgate.constructs.consumers import Consumer, ConsumerGroup, ConsumerSet
     from lockgate.constructs.errors import ConstructValidationError
     from lockgate.constructs.limits import RateLimit
     from lockgate.constructs.route import Policy, Route
@@ -16,6 +16,7 @@ else:
         "ConstructValidationError",
         "Consumer",
         "ConsumerGroup",
+        "ConsumerSet",
         "Gateway",
         "LlmUpstream",
         "MockLlm",

@@ -1,14 +1,22 @@
-"""ConsumerGroup and Consumer (with its API key)."""
+"""ConsumerGroup, Consumer (with its API key) and ConsumerSet (many consumers as one resource)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
-from lockgate.constructs._resource import GatewayEntity, lockgate_resource
+import cdktn
+from lockgate.constructs._resource import GatewayEntity, entity_name, lockgate_resource
+from lockgate.constructs.errors import ConstructValidationError
 from lockgate.constructs.runtime import Gateway
-from lockgate.sdk import ApiKeyCreate, RateLimit
+from lockgate.sdk import ApiKeyCreate, ConsumerRow, RateLimit
 from lockgate.sdk import Consumer as ConsumerModel
 from lockgate.sdk import ConsumerGroup as ConsumerGroupModel
+from lockgate.sdk.batch import ConsumerSet as ConsumerSetModel
+from lockgate.sdk.consumer_files import ConsumerFileError, items_of, read_source, source_of
+from pydantic import BaseModel
 
 from constructs import Construct
 
@@ -72,3 +80,76 @@ class Consumer(GatewayEntity):
         if self.key_resource is None:
             raise AttributeError(f"{self.node.path}: created with with_key=False, so it has no api_key")
         return self.key_resource.get_string_attribute("key")
+
+
+class ConsumerSet(Construct):
+    """Many consumers and their keys as one `lockgate_consumer_set`, owned by 'terraform:NAME' (so a pipeline's
+    consumers beside it are never touched): `ConsumerSet.from_csv(self, "customers", gateway=gw,
+    path="customers.csv", keys_file="keys.csv")`, or `ConsumerSet(self, "team", gateway=gw, members=[...])` for a
+    few inline rows (`ConsumerRow`s or dicts: name, groups, and key_sha256/expires_at or a `keys` list).
+
+    Every row is validated at synth, naming the file, its line and the field. The set waits for the gateway's
+    `ConsumerGroup`s its members name. Without `keys_file`, generated keys are in `keys` (a sensitive map)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        gateway: Gateway,
+        members: Sequence[ConsumerRow | Mapping[str, Any]] | None = None,
+        source_file: str | Path | None = None,
+        keys_file: str | Path | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        self.gateway = gateway
+        self.name = entity_name(self, name)
+        items: list[Any] = []
+        try:
+            if source_file is not None:
+                source_file = Path(source_file).resolve()  # Terraform runs in cdktf.out/stacks/STACK
+                rows = read_source(source_file).validated()
+            else:
+                items = [
+                    m.model_dump(mode="json", exclude_defaults=True) if isinstance(m, BaseModel) else m
+                    for m in members or []
+                ]
+                rows = source_of("members", items_of("members", items)).validated()
+        except ConsumerFileError as exc:
+            raise ConstructValidationError(f"{self.node.path}: {exc}") from None
+        props = {
+            "name": self.name,
+            "source_file": str(source_file) if source_file is not None else None,
+            "members": json.dumps(items) if source_file is None else None,
+            "keys_file": str(Path(keys_file).resolve()) if keys_file is not None else None,
+        }
+        self.resource = lockgate_resource(
+            self, "consumer_set", ConsumerSetModel, props, {"gateway": gateway.gateway_id}
+        )
+        used = {group for row in rows for group in row.groups}
+        self.resource.depends_on = [
+            group.resource.fqn
+            for group in cdktn.TerraformStack.of(self).node.find_all()
+            if isinstance(group, ConsumerGroup) and group.gateway is gateway and group.name in used
+        ]
+        self.member_count = len(rows)
+
+    @classmethod
+    def from_csv(
+        cls,
+        scope: Construct,
+        id: str,
+        *,
+        gateway: Gateway,
+        path: str | Path,
+        keys_file: str | Path | None = None,
+        name: str | None = None,
+    ) -> ConsumerSet:
+        """The consumers of a CSV file (columns name, groups separated by ';', optional key_sha256, expires_at)."""
+        return cls(scope, id, gateway=gateway, source_file=path, keys_file=keys_file, name=name)
+
+    @property
+    def keys(self) -> Any:
+        """Generated keys by key name (a sensitive map token; empty with `keys_file`)."""
+        return self.resource.get_any_map_attribute("keys")

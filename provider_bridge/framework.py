@@ -161,7 +161,7 @@ class EntityResource(ModelResource):
 
     # -- helpers ------------------------------------------------------------------------------------------
     @contextmanager
-    def _api(self, diags: Diagnostics, gateway: str, action: str) -> Iterator[Entities[Any, Any] | None]:
+    def _api(self, diags: Diagnostics, gateway: str, action: str) -> Iterator[Any]:
         """The entity API of the registered gateway (None if none is registered); errors become diagnostics.
 
         Reading keeps the last known state when the gateway cannot be asked (plan shows no change); anything else

@@ -161,7 +161,9 @@ class ConsumerSetResource(EntityResource):
     def update(self, ctx: UpdateContext, current: dict[str, Any], planned: dict[str, Any]) -> dict[str, Any] | None:
         return self._apply(ctx.diagnostics, planned, current) or current
 
-    def _apply(self, diags: Diagnostics, planned: dict[str, Any], current: dict[str, Any] | None) -> Any:
+    def _apply(
+        self, diags: Diagnostics, planned: dict[str, Any], current: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
         loaded = self._rows(diags, planned)
         if loaded is None:
             return None

@@ -13,6 +13,7 @@ import pytest
 from cdktn import App, TerraformOutput, TerraformStack
 from lockgate.constructs import (
     ConstructValidationError,
+    ConsumerSet,
     Gateway,
     LlmUpstream,
     MockLlm,
@@ -20,6 +21,7 @@ from lockgate.constructs import (
     RateLimit,
     Route,
 )
+from lockgate.sdk import ConsumerRow
 
 from constructs import Construct
 
@@ -157,3 +159,38 @@ def test_the_app_synthesises_demo_and_four_ai_studio_stacks(tmp_path: Path) -> N
     [gateway] = resources(prod_eu, "lockgate_gateway")
     assert gateway["name"] == "ai-studio-prod-eu"
     assert "sk-" not in json.dumps(prod_eu)
+
+
+def test_consumer_set_from_a_csv_or_inline_rows(tmp_path: Path) -> None:
+    customers = tmp_path / "customers.csv"
+    customers.write_text("name,groups,expires_at\nacme,gold;free,2027-01-31T00:00:00Z\nglobex,free,\n")
+
+    def build(stack: TerraformStack) -> None:
+        gateway = Gateway(stack, "gw")
+        gateway.add_consumer_group("gold")
+        gateway.add_consumer_group("free")
+        gateway.add_consumer_group("unused")
+        ConsumerSet.from_csv(stack, "customers", gateway=gateway, path=customers, keys_file=tmp_path / "keys.csv")
+        team = ConsumerSet(stack, "team", gateway=gateway, members=[ConsumerRow(name="ops", groups=["gold"])])
+        TerraformOutput(stack, "team_keys", value=team.keys, sensitive=True)
+
+    doc = synth(tmp_path / "out", build)
+    by_name = {r["name"]: r for r in resources(doc, "lockgate_consumer_set")}
+    assert by_name["customers"]["source_file"] == str(customers.resolve())
+    assert by_name["customers"]["keys_file"] == str((tmp_path / "keys.csv").resolve())
+    waits_for = by_name["customers"]["depends_on"]  # the groups its members name, not the others
+    assert len(waits_for) == 2 and all(d.startswith("${lockgate_consumer_group.") for d in waits_for)
+    assert not any("unused" in d for d in waits_for) and "depends_on" in by_name["team"]
+    assert json.loads(by_name["team"]["members"]) == [{"name": "ops", "groups": ["gold"]}]
+    assert "source_file" not in by_name["team"]
+
+
+def test_consumer_set_rows_are_checked_at_synth_naming_file_line_and_field(tmp_path: Path) -> None:
+    customers = tmp_path / "customers.csv"
+    customers.write_text("name,groups\nacme,gold\nAcme Corp,gold\n")
+    stack = TerraformStack(App(outdir=str(tmp_path)), "s")
+    gateway = Gateway(stack, "gw")
+    with pytest.raises(ConstructValidationError, match=r"s/customers: .*customers.csv line 3: name: .*'Acme Corp'"):
+        ConsumerSet.from_csv(stack, "customers", gateway=gateway, path=customers)
+    with pytest.raises(ConstructValidationError, match=r"s/team: members item \[0\]: keys\[0\].expires_at: .*RFC 3339"):
+        ConsumerSet(stack, "team", gateway=gateway, members=[{"name": "ops", "expires_at": "tomorrow"}])
