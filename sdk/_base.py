@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 # Who manages an entity: 'terraform' (the provider), 'terraform:SET' (one lockgate_consumer_set), 'api' (plain admin
-# API calls) or 'pipeline:NAME' (a batch apply's owner). Only its owner changes or deletes it (docs/ownership.md).
+# API calls) or 'pipeline:NAME' (a batch's owner). Only its owner changes or deletes it (README: ownership).
 OWNER_PATTERN = r"^(api|terraform|terraform:[a-z0-9][a-z0-9_.-]{0,62}|pipeline:[a-z0-9][a-z0-9_.-]{0,62})$"
 SECRET_REF_PATTERN = re.compile(r"^(env|file):(.+)$")
 
