@@ -135,13 +135,38 @@ def _row(path: Path, place: str, raw: Any) -> dict[str, Any]:
     return row
 
 
-def write_keys(path: Path, keys: list[GeneratedKey]) -> None:
-    """Generated keys as CSV (consumer, key_name, key), in a file only its owner can read (0600)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never over another file's keys
-    with os.fdopen(descriptor, "w", newline="") as out:
-        writer = csv.writer(out)
+class KeysFile:
+    """Where generated keys go, as CSV (consumer, key_name, key) only its owner can read (0600): created before
+    anything is applied, as the keys are shown once and a file that cannot be written would lose them; removed
+    again when no key came."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never over another file's keys
+        except FileExistsError:
+            raise ConsumerFileError(
+                f"--keys-out {path} exists: the keys in it would be lost; pass a new file"
+            ) from None
+        except OSError as exc:
+            raise ConsumerFileError(f"--keys-out {path}: cannot create: {exc.strerror}") from None
+        self.path = path
+        self.written = False
+        self._out = os.fdopen(descriptor, "w", newline="")
+
+    def write(self, keys: list[GeneratedKey]) -> None:
+        writer = csv.writer(self._out)
         writer.writerow(("consumer", "key_name", "key"))
         writer.writerows((k.consumer, k.name, k.key) for k in keys)
+        self._out.flush()
+        self.written = True
+
+    def __enter__(self) -> KeysFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._out.close()
+        if not self.written:
+            self.path.unlink()
 
 
 def export_text(rows: list[ConsumerRow], kind: str) -> str:
@@ -150,19 +175,22 @@ def export_text(rows: list[ConsumerRow], kind: str) -> str:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(("name", "groups", "expires_at", "key_name"))
         for row in rows:
-            key = row.keys[0] if len(row.keys) == 1 else None
-            if len(row.keys) > 1:
+            if len(row.keys) != 1:  # a CSV row without a key_name gets a key NAME-key
                 raise ConsumerFileError(
                     f"consumer {row.name!r} has {len(row.keys)} keys: a CSV row holds one; export as jsonl"
                 )
-            writer.writerow(
-                (row.name, ";".join(row.groups), key.expires_at or "" if key else "", key.name if key else "")
-            )
+            key = row.keys[0]
+            writer.writerow((row.name, ";".join(row.groups), key.expires_at or "", key.name))
         return out.getvalue()
-    dumped = [row.model_dump(mode="json", exclude_defaults=True) for row in rows]
+    # `keys` always: a row without it is a flat row, which gets a key NAME-key
+    dumped = [row.model_dump(mode="json", exclude_defaults=True) | {"keys": _keys(row)} for row in rows]
     if kind == "json":
         return json.dumps(dumped, indent=2) + "\n"
     return "".join(json.dumps(row) + "\n" for row in dumped)
+
+
+def _keys(row: ConsumerRow) -> list[dict[str, Any]]:
+    return [key.model_dump(mode="json", exclude_defaults=True) for key in row.keys]
 
 
 def summary(result: BatchResult, seconds: float) -> str:
@@ -183,8 +211,13 @@ def admin_client(gateway: str | None, admin_url: str | None, token_file: Path | 
             raise ConsumerFileError("--admin-url needs --admin-token-file FILE (the file holding the admin token)")
         try:
             token = token_file.read_text().strip()
-        except OSError as exc:
-            raise ConsumerFileError(f"--admin-token-file {token_file}: cannot read: {exc.strerror}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConsumerFileError(f"--admin-token-file {token_file}: cannot read: {why}") from None
+        if not re.fullmatch(r"[!-~]+", token):  # else the HTTP client's error would show what the file holds
+            raise ConsumerFileError(
+                f"--admin-token-file {token_file}: does not hold a token (one line of printable ASCII, no spaces)"
+            )
         return AdminClient(admin_url, token, owner=owner)
     from lockgate.provider_bridge import endpoints
 

@@ -192,6 +192,7 @@ def consumers_apply(
     ] = None,
 ) -> None:
     """Apply FILE's consumers and keys for one owner, all or nothing. Exit 0 when applied, 1 on any rejection."""
+    import contextlib
     import time
 
     from lockgate.cli import consumers
@@ -205,11 +206,14 @@ def consumers_apply(
         if keys_out is not None and keys_out.exists():
             _fail(f"--keys-out {keys_out} exists: the keys in it would be lost; pass a new file")
         client = consumers.admin_client(gateway, admin_url, admin_token_file, batch_owner)
+        keys_file = consumers.KeysFile(keys_out) if keys_out is not None and not dry_run else None
     except consumers.ConsumerFileError as exc:
         _fail(str(exc))
     started = time.perf_counter()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with client, Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    console = Console(stderr=True)  # the bar only at a terminal: elsewhere it would leave an empty line
+    progress = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+    with client, keys_file or contextlib.nullcontext(), progress as bar:
         task = bar.add_task("sending rows", total=len(source.rows))
 
         def sent(rows: int) -> None:
@@ -231,8 +235,8 @@ def consumers_apply(
             _fail(f"{source.place(int(row))}: {exc.message}" if row != -1 else exc.message)
         except LockgateError as exc:
             _fail(str(exc))
-    if result.keys and keys_out is not None:
-        consumers.write_keys(keys_out, result.keys)
+        if result.keys and keys_file is not None:
+            keys_file.write(result.keys)
     typer.echo(consumers.summary(result, time.perf_counter() - started))
     for change, names in result.examples.model_dump().items():
         if dry_run and names:
