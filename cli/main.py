@@ -197,17 +197,18 @@ def consumers_apply(
 
     from lockgate.cli import consumers
     from lockgate.sdk import BadRequest, LockgateError
+    from lockgate.sdk.consumer_files import ConsumerFileError, KeysFile, read_source
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     try:
         batch_owner = consumers.owner_of(owner)
-        source = consumers.read_source(file)
+        source = read_source(file)
         if keys_out is not None and keys_out.exists():
             _fail(f"--keys-out {keys_out} exists: the keys in it would be lost; pass a new file")
         client = consumers.admin_client(gateway, admin_url, admin_token_file, batch_owner)
-        keys_file = consumers.KeysFile(keys_out) if keys_out is not None and not dry_run else None
-    except consumers.ConsumerFileError as exc:
+        keys_file = KeysFile(keys_out, "--keys-out") if keys_out is not None and not dry_run else None
+    except ConsumerFileError as exc:
         _fail(str(exc))
     started = time.perf_counter()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -257,15 +258,16 @@ def consumers_export(
     again changes nothing."""
     from lockgate.cli import consumers
     from lockgate.sdk import LockgateError
+    from lockgate.sdk.consumer_files import FORMATS, ConsumerFileError
 
     try:
-        if format not in consumers.FORMATS:
-            _fail(f"--format {format!r}: use one of {', '.join(consumers.FORMATS)}")
+        if format not in FORMATS:
+            _fail(f"--format {format!r}: use one of {', '.join(FORMATS)}")
         wanted = consumers.owner_of(owner) if owner else None
         with consumers.admin_client(gateway, admin_url, admin_token_file, "api") as client:
             rows = client.consumers.export(wanted)
         typer.echo(consumers.export_text(rows, format), nl=False)
-    except consumers.ConsumerFileError as exc:
+    except ConsumerFileError as exc:
         _fail(str(exc))
     except LockgateError as exc:
         _fail(str(exc))

@@ -155,15 +155,38 @@ def members_digest(rows: Iterable[ConsumerRow]) -> str:
     return hasher.hexdigest()
 
 
-def write_keys(path: Path, keys: list[GeneratedKey], append: bool = False) -> None:
-    """Generated keys as CSV (consumer, key_name, key), in a file only its owner can read (0600). Never over an
-    existing file, unless `append` (a Terraform set adds the keys of each apply to its file)."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_EXCL)
-    new = not path.exists()
-    descriptor = os.open(path, flags, 0o600)
-    os.fchmod(descriptor, 0o600)
-    with os.fdopen(descriptor, "a" if append else "w", newline="") as out:
-        writer = csv.writer(out)
-        if new:
+class KeysFile:
+    """Where generated keys go, as CSV (consumer, key_name, key) only its owner can read (0600). Opened before
+    anything is applied, as keys are shown once and a file that cannot be written would lose them. A new file is
+    never created over an existing one (its keys would be lost), and is removed again when no key came; with
+    `append`, keys are added to the file (a Terraform consumer set's keys_file, one apply after another).
+    `label` is how errors name it ('--keys-out', 'keys_file')."""
+
+    def __init__(self, path: Path, label: str, append: bool = False) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_EXCL)
+        self.new = append is False or not path.exists()
+        try:
+            descriptor = os.open(path, flags, 0o600)
+        except FileExistsError:
+            raise ConsumerFileError(f"{label} {path} exists: the keys in it would be lost; pass a new file") from None
+        except OSError as exc:
+            raise ConsumerFileError(f"{label} {path}: cannot create: {exc.strerror}") from None
+        os.fchmod(descriptor, 0o600)
+        self.path, self.written = path, False
+        self._out = os.fdopen(descriptor, "a", newline="")
+
+    def write(self, keys: list[GeneratedKey]) -> None:
+        writer = csv.writer(self._out)
+        if self.new and not self.written:
             writer.writerow(("consumer", "key_name", "key"))
         writer.writerows((k.consumer, k.name, k.key) for k in keys)
+        self._out.flush()
+        self.written = True
+
+    def __enter__(self) -> KeysFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._out.close()
+        if self.new and not self.written:
+            self.path.unlink()

@@ -13,6 +13,7 @@ Import ID: GATEWAY/OWNER. `demo/pipeline:billing` adopts the consumers of the pi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -25,12 +26,12 @@ from lockgate.sdk import BadRequest, BatchResult, ConsumerRow
 from lockgate.sdk.batch import ConsumerSet
 from lockgate.sdk.consumer_files import (
     ConsumerFileError,
+    KeysFile,
     Source,
     items_of,
     members_digest,
     read_source,
     source_of,
-    write_keys,
 )
 from tf.iface import CreateContext, DeleteContext, ImportContext, PlanContext, ReadContext, UpdateContext
 from tf.schema import Attribute
@@ -169,7 +170,14 @@ class ConsumerSetResource(EntityResource):
             return None
         source, rows = loaded
         gateway, owner = planned["gateway"], owner_of(planned["name"])
-        with self._api(diags, gateway, f"Applying {self.name}") as api:
+        try:  # opened before applying: keys are shown once
+            keys_file = (
+                KeysFile(Path(planned["keys_file"]), "keys_file", append=True) if planned.get("keys_file") else None
+            )
+        except ConsumerFileError as exc:
+            diags.add_error(f"Applying {self.name} failed: {exc}", str(exc), path=["keys_file"])
+            return None
+        with keys_file or contextlib.nullcontext(), self._api(diags, gateway, f"Applying {self.name}") as api:
             if api is None:
                 self._unreachable(diags, gateway)
                 return None
@@ -179,9 +187,9 @@ class ConsumerSetResource(EntityResource):
                 self._refused(diags, planned, source, exc, "Applying")
                 return None
             keys = dict((current or {}).get("keys") or {})
-            if planned.get("keys_file"):
+            if keys_file is not None:
                 if result.keys:
-                    write_keys(Path(planned["keys_file"]), result.keys, append=True)
+                    keys_file.write(result.keys)
             else:
                 members = {k.name for r in rows for k in r.keys}
                 keys = {name: key for name, key in keys.items() if name in members}
