@@ -25,10 +25,19 @@ from lockgate.gateway_runtime.control.store import Row, Store
 from lockgate.gateway_runtime.control.usage_drain import UsageDrain
 from lockgate.gateway_runtime.data.identities import KeyDelta
 from lockgate.gateway_runtime.data.proxy import DataPlane
-from lockgate.gateway_runtime.data.snapshot import CompileError, compile_snapshot
+from lockgate.gateway_runtime.data.snapshot import CompileError, Snapshot, compile_snapshot
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
 from lockgate.gateway_runtime.data.usage_log import UsageLog
-from lockgate.sdk import ApiKey, ApiKeyCreate, Consumer, ConsumerUsage, GatewayConfig, GatewaySettings, UsageRecord
+from lockgate.sdk import (
+    ApiKey,
+    ApiKeyCreate,
+    Consumer,
+    ConsumerUsage,
+    GatewayConfig,
+    GatewaySettings,
+    LlmUpstream,
+    UsageRecord,
+)
 from lockgate.sdk.batch import BatchResult, ConsumerRow, KeyRow
 from lockgate.sdk.config import ENTITY_KINDS, EntityKind
 from lockgate.sdk.kinds import KINDS
@@ -256,7 +265,7 @@ class ControlPlane:
             state, settings = _declared_state(declared)
             version = self.version + 1
             try:
-                snapshot = compile_snapshot(state.config(settings), version, self.data.pool)
+                snapshot = await self._compiled(state, settings, version)
             except CompileError as exc:
                 raise ChangeRejected(422, f"{self.config_file}: {exc.problem}") from None
             await asyncio.to_thread(self.store.commit, [], [], None, version)
@@ -294,14 +303,27 @@ class ControlPlane:
             raise ChangeRejected(problem.status, problem.message, list(problem.loc) or None)
         return change
 
+    async def _compiled(
+        self, state: State, settings: GatewaySettings, version: int, change: Change | None = None
+    ) -> Snapshot:
+        """The config of `state` (with `change`) assembled and compiled off the event loop; its upstreams' sessions
+        are opened on the loop first."""
+        upstreams = [e.spec for e in state.entities["upstreams"].values()]
+        if change is not None:
+            upstreams += [e.spec for (kind, _), e in change.puts.items() if kind == "upstreams"]
+        self.data.pool.open_sessions(cast(list[LlmUpstream], upstreams))
+        return await asyncio.to_thread(
+            lambda: compile_snapshot(state.config(settings, change), version, self.data.pool)
+        )
+
     async def _commit(self, change: Change) -> None:
-        """Store `change` as the next version, then serve it: a key delta applied in place (off the loop), or, for
-        routes, upstreams, groups and settings, a recompiled snapshot (on the loop: it binds upstream sessions)."""
+        """Store `change` as the next version, then serve it: for consumers and keys a key delta applied in place,
+        for routes, upstreams, groups and settings a recompiled snapshot; both computed off the event loop."""
         version = self.version + 1
         snapshot = None
         if not change.only_keys() and not self._only_owners(change):
             try:
-                snapshot = compile_snapshot(self.state.config(self.settings, change), version, self.data.pool)
+                snapshot = await self._compiled(self.state, self.settings, version, change)
             except CompileError as exc:
                 raise ChangeRejected(422, exc.problem.message, list(exc.problem.loc[2:])) from None
         rows = [_row(kind, entity) for (kind, _), entity in change.puts.items()]

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import aiohttp
@@ -122,6 +123,11 @@ class UpstreamPool:
             )
             self._sessions[base_url] = session
         return session
+
+    def open_sessions(self, specs: Iterable[LlmUpstream]) -> None:
+        """Make the sessions `specs` need, on the event loop, so that a snapshot can then be compiled off it."""
+        for spec in specs:
+            self._session(spec.base_url)
 
     def _gate(self, spec: LlmUpstream) -> ConnectionGate:
         """The upstream's gate; a changed limit is applied by `Upstream.activate`, once its snapshot is installed
