@@ -131,8 +131,13 @@ class ControlPlane:
     def all(self, kind: EntityKind) -> list[Entity]:
         return list(self.state.entities[kind].values())  # one C-level copy: safe while a batch applies
 
-    def export(self, owner: str | None) -> list[ConsumerRow]:
-        """The consumers (of `owner`, or all) as batch rows, without key hashes: applying them changes nothing."""
+    async def export(self, owner: str | None) -> list[ConsumerRow]:
+        """The consumers (of `owner`, or all) as batch rows, without key hashes: applying them changes nothing.
+        Read between changes (off the loop), so a batch being applied is in it whole or not at all."""
+        async with self._writing:
+            return await asyncio.to_thread(self._export, owner)
+
+    def _export(self, owner: str | None) -> list[ConsumerRow]:
         rows = []
         for entity in self.all("consumers"):
             if owner is not None and entity.owner != owner:
