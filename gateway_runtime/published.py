@@ -1,7 +1,9 @@
 """What the control plane publishes for data-plane workers, in DATA_DIR:
 
 - `published.json`: a whole config and its version, replaced atomically when routes, upstreams, groups or settings
-  change (workers recompile it);
+  change (workers recompile it). JSON Lines: the first line is the version and the config without its consumers and
+  API keys, each further line one key as the key table holds it (`KeyEntry`), so a worker reads 1,000,000 keys one
+  line at a time and never holds them as models;
 - `published-V.deltas`: the key deltas made since version V was published, appended one JSON line per version
   (workers apply them in place: a change to k consumers costs O(k) in every worker). Each full publish starts a new
   journal and removes the old one.
@@ -11,12 +13,12 @@ Workers poll both, and keep serving the last good config if a new one cannot be 
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
-from lockgate.gateway_runtime.data.identities import KeyDelta
+from lockgate.gateway_runtime.data.identities import KeyDelta, KeyEntry
 from lockgate.sdk import GatewayConfig
 
 FILE = "published.json"
@@ -26,11 +28,15 @@ def journal(data_dir: Path, version: int) -> Path:
     return data_dir / f"published-{version}.deltas"
 
 
-def publish(data_dir: Path, config: GatewayConfig, version: int) -> None:
+def publish(data_dir: Path, config: GatewayConfig, version: int, keys: Iterable[KeyEntry]) -> None:
     target = data_dir / FILE
     journal(data_dir, version).touch()
     temporary = target.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"version": version, "config": config.model_dump(mode="json")}))
+    head = config.model_dump(mode="json", exclude={"consumers", "api_keys"})
+    with open(temporary, "wb") as out:
+        out.write(orjson.dumps({"version": version, "config": head}) + b"\n")
+        for entry in keys:
+            out.write(orjson.dumps(entry.to_json()) + b"\n")
     os.replace(temporary, target)
     for old in data_dir.glob("published-*.deltas"):
         if old != journal(data_dir, version):
@@ -44,9 +50,17 @@ def append_delta(data_dir: Path, base: int, version: int, delta: KeyDelta) -> No
         out.write(line)  # one write per line, in append mode: a reader sees whole lines or a tail it waits for
 
 
-def read(data_dir: Path) -> tuple[int, GatewayConfig]:
-    raw = json.loads((data_dir / FILE).read_text())
-    return int(raw["version"]), GatewayConfig.model_validate(raw["config"])
+def read(data_dir: Path) -> tuple[int, GatewayConfig, Iterator[KeyEntry]]:
+    """The published version, config (no consumers or keys) and its keys, read as they are consumed."""
+    source = open(data_dir / FILE, "rb")  # noqa: SIM115 - closed by `keys` once read
+    head = orjson.loads(source.readline())
+
+    def keys() -> Iterator[KeyEntry]:
+        with source:
+            for line in source:
+                yield KeyEntry.from_json(orjson.loads(line))
+
+    return int(head["version"]), GatewayConfig.model_validate(head["config"]), keys()
 
 
 def read_deltas(data_dir: Path, base: int, offset: int) -> tuple[list[tuple[int, KeyDelta]], int]:

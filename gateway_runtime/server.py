@@ -163,7 +163,7 @@ class WorkerSupervisor:
         data_dir = settings.data_dir
         (data_dir / LIMITS_FILE).unlink(missing_ok=True)  # counters start fresh with the gateway
         self.base = control.version  # the version of the whole config last published
-        published.publish(data_dir, control.config(), control.version)
+        published.publish(data_dir, control.config(), control.version, control.state.key_entries())
         control.on_change.append(self._publish)
 
     def _publish(self, control: ControlPlane, delta: KeyDelta | None) -> None:
@@ -171,7 +171,7 @@ class WorkerSupervisor:
         published whole."""
         if delta is None:
             self.base = control.version
-            published.publish(self.settings.data_dir, control.config(), control.version)
+            published.publish(self.settings.data_dir, control.config(), control.version, control.state.key_entries())
         else:
             published.append_delta(self.settings.data_dir, self.base, control.version, delta)
 

@@ -32,8 +32,8 @@ async def run_worker(data_dir: Path, host: str, port: int) -> None:
     pool, usage = UpstreamPool(), UsageLog(data_dir)
     limiter = SharedWindowLimiter(data_dir / LIMITS_FILE)
     seen = published.stamp(data_dir)
-    base, config = published.read(data_dir)
-    data = DataPlane(compile_snapshot(config, base, pool), pool, usage, limiter)
+    base, config, keys = published.read(data_dir)
+    data = DataPlane(compile_snapshot(config, base, pool, keys), pool, usage, limiter)
     runner = web.ServerRunner(data.server(), handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=2048, reuse_port=True).start()
@@ -49,8 +49,9 @@ async def run_worker(data_dir: Path, host: str, port: int) -> None:
         try:
             if current != seen:
                 seen = current
-                base, config = published.read(data_dir)
-                data.install(compile_snapshot(config, base, pool))
+                base, config, keys = published.read(data_dir)
+                pool.open_sessions(config.upstreams)  # on the loop; the compile, O(keys), off it
+                data.install(await asyncio.to_thread(compile_snapshot, config, base, pool, keys))
                 offset = 0
             deltas, offset = published.read_deltas(data_dir, base, offset)
             for version, delta in deltas:

@@ -181,6 +181,11 @@ class State:
             delta.put.extend(self._key_entries(consumer))
         return delta
 
+    def key_entries(self) -> Iterator[KeyEntry]:
+        """Every key as the data planes' key tables hold it, a consumer's keys together."""
+        for name in list(self.entities["consumers"]):
+            yield from self._key_entries(name)
+
     def _key_entries(self, consumer: str) -> Iterator[KeyEntry]:
         owner = self.entities["consumers"].get(consumer)
         if owner is None:

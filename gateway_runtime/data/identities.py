@@ -32,6 +32,14 @@ class KeyEntry:
     groups: tuple[str, ...]
     expires_at: float | None = None  # Unix time
 
+    def to_json(self) -> list[Any]:
+        return [self.digest.hex(), self.consumer, list(self.groups), self.expires_at]
+
+    @classmethod
+    def from_json(cls, raw: list[Any]) -> KeyEntry:
+        digest, consumer, groups, expires_at = raw
+        return cls(bytes.fromhex(digest), consumer, tuple(groups), expires_at)
+
 
 @dataclass(slots=True)
 class KeyDelta:
@@ -41,17 +49,11 @@ class KeyDelta:
     put: list[KeyEntry] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "drop": [d.hex() for d in self.drop],
-            "put": [[e.digest.hex(), e.consumer, list(e.groups), e.expires_at] for e in self.put],
-        }
+        return {"drop": [d.hex() for d in self.drop], "put": [e.to_json() for e in self.put]}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> KeyDelta:
-        return cls(
-            [bytes.fromhex(d) for d in raw["drop"]],
-            [KeyEntry(bytes.fromhex(d), c, tuple(g), e) for d, c, g, e in raw["put"]],
-        )
+        return cls([bytes.fromhex(d) for d in raw["drop"]], [KeyEntry.from_json(e) for e in raw["put"]])
 
 
 class KeyTable:

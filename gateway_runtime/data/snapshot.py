@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lockgate.gateway_runtime.data.identities import KeyEntry, KeyTable
@@ -43,7 +44,11 @@ class Snapshot:
     upstreams: tuple[Upstream, ...]
 
 
-def compile_snapshot(config: GatewayConfig, version: int, pool: UpstreamPool) -> Snapshot:
+def compile_snapshot(
+    config: GatewayConfig, version: int, pool: UpstreamPool, keys: Iterable[KeyEntry] | None = None
+) -> Snapshot:
+    """`keys`, when given, are the key table's entries (a worker reads them as published, leaner than the config's
+    consumers and API keys as models); else they come from the config."""
     upstreams: dict[str, Upstream] = {}
     for index, spec in enumerate(config.upstreams):
         auth = None
@@ -74,16 +79,18 @@ def compile_snapshot(config: GatewayConfig, version: int, pool: UpstreamPool) ->
         for g in config.consumer_groups
         if g.rate_limit is not None
     }
-    groups = {c.name: tuple(c.groups) for c in config.consumers}
-    keys = KeyTable(group_limits)
-    keys.put(
-        KeyEntry(bytes.fromhex(k.key_sha256), k.consumer, groups[k.consumer], expiry_time(k.expires_at))
-        for k in sorted(config.api_keys, key=lambda k: k.consumer)  # a consumer's keys in a row share an Identity
-    )
+    if keys is None:
+        groups = {c.name: tuple(c.groups) for c in config.consumers}
+        keys = (
+            KeyEntry(bytes.fromhex(k.key_sha256), k.consumer, groups[k.consumer], expiry_time(k.expires_at))
+            for k in sorted(config.api_keys, key=lambda k: k.consumer)  # a consumer's keys in a row share an Identity
+        )
+    table = KeyTable(group_limits)
+    table.put(keys)
     return Snapshot(
         version=version,
         settings=config.gateway,
         router=Router(entries),
-        keys=keys,
+        keys=table,
         upstreams=tuple(upstreams.values()),
     )
