@@ -22,6 +22,8 @@ from lockgate.gateway_runtime.data.identities import KeyDelta, KeyEntry
 from lockgate.sdk import GatewayConfig
 
 FILE = "published.json"
+KEYS_PER_LINE = 10_000
+READ_BYTES = 8 << 20
 
 
 def journal(data_dir: Path, version: int) -> Path:
@@ -44,10 +46,21 @@ def publish(data_dir: Path, config: GatewayConfig, version: int, keys: Iterable[
 
 
 def append_delta(data_dir: Path, base: int, version: int, delta: KeyDelta) -> None:
-    """Add the delta that makes `version` to the journal of the config published as `base`."""
-    line = orjson.dumps({"version": version, **delta.to_json()}) + b"\n"
+    """Add the delta that makes `version` to the journal of the config published as `base`, KEYS_PER_LINE keys a
+    line (a worker reads and applies a 1,000,000-key batch a line at a time; lines apply in order, so a delta split
+    over several is the same delta)."""
     with open(journal(data_dir, base), "ab") as out:
-        out.write(line)  # one write per line, in append mode: a reader sees whole lines or a tail it waits for
+        for part in _parts(delta):
+            out.write(orjson.dumps({"version": version, **part.to_json()}) + b"\n")  # one write per line
+
+
+def _parts(delta: KeyDelta) -> Iterator[KeyDelta]:
+    for start in range(0, len(delta.drop), KEYS_PER_LINE):
+        yield KeyDelta(drop=delta.drop[start : start + KEYS_PER_LINE])
+    for start in range(0, len(delta.put), KEYS_PER_LINE):
+        yield KeyDelta(put=delta.put[start : start + KEYS_PER_LINE])
+    if not delta.drop and not delta.put:
+        yield delta  # still a line: it carries the version
 
 
 def read(data_dir: Path) -> tuple[int, GatewayConfig, Iterator[KeyEntry]]:
@@ -64,11 +77,14 @@ def read(data_dir: Path) -> tuple[int, GatewayConfig, Iterator[KeyEntry]]:
 
 
 def read_deltas(data_dir: Path, base: int, offset: int) -> tuple[list[tuple[int, KeyDelta]], int]:
-    """The deltas in base's journal from byte `offset` on, and the offset after the last whole line."""
+    """The deltas in base's journal from byte `offset` on (about READ_BYTES of them at a time, whole lines only), and
+    the offset after the last line read."""
     try:
         with open(journal(data_dir, base), "rb") as source:
             source.seek(offset)
-            chunk = source.read()
+            chunk = source.read(READ_BYTES)
+            while chunk and b"\n" not in chunk and len(more := source.read(READ_BYTES)) > 0:
+                chunk += more  # one line longer than READ_BYTES
     except FileNotFoundError:
         return [], offset  # a newer config was published: the caller sees it at its next look
     end = chunk.rfind(b"\n") + 1

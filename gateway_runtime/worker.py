@@ -53,10 +53,13 @@ async def run_worker(data_dir: Path, host: str, port: int) -> None:
                 pool.open_sessions(config.upstreams)  # on the loop; the compile, O(keys), off it
                 data.install(await asyncio.to_thread(compile_snapshot, config, base, pool, keys))
                 offset = 0
-            deltas, offset = published.read_deltas(data_dir, base, offset)
-            for version, delta in deltas:
-                if version > data.version:
-                    data.apply_keys(delta, version)
+            while True:  # the whole journal's news, a bounded read at a time, serving in between
+                deltas, offset = published.read_deltas(data_dir, base, offset)
+                if not deltas:
+                    break
+                for version, delta in deltas:
+                    data.apply_keys(delta, version)  # every line of this base's journal, once, in order
+                    await asyncio.sleep(0)
         except (OSError, ValueError, CompileError):
             log.exception("keeping config version %d: the published one cannot be served", data.version)
     await runner.cleanup()

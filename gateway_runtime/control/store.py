@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,11 +51,13 @@ class Store:
         if "owner" not in columns:  # a store from before owners: what it holds was made through the admin API
             self._db.execute("ALTER TABLE entities ADD COLUMN owner TEXT NOT NULL DEFAULT 'api'")
 
-    def rows(self) -> list[Row]:
+    def rows(self) -> Iterator[Row]:
+        """Every entity, oldest first, read as consumed (a million rows are never all in memory as rows)."""
         cursor = self._db.execute(
             "SELECT kind, name, id, created_at, updated_at, body, owner FROM entities ORDER BY created_at, rowid"
         )
-        return [Row(k, n, i, c, u, json.loads(b), o) for k, n, i, c, u, b, o in cursor]
+        for k, n, i, c, u, b, o in cursor:
+            yield Row(k, n, i, c, u, json.loads(b), o)
 
     def settings(self) -> dict[str, Any] | None:
         row = self._db.execute("SELECT value FROM settings WHERE key = 'gateway'").fetchone()
