@@ -28,6 +28,8 @@ class WrkResult:
     requests: int
     errors: int
     completed: int | None = None  # streams that ended with [DONE] (paced SSE)
+    p999_ms: float | None = None  # chat.lua's tail
+    max_ms: float | None = None
 
 
 def body(model: str, stream: bool) -> str:
@@ -69,6 +71,7 @@ def wrk(url: str, auth: str, payload: str, connections: int, seconds: float, cou
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     done = re.search(r"COMPLETED (\d+)", out)
+    tail = re.search(r"^TAIL (\d+) (\d+)", out, re.M)
     return WrkResult(
         rps=rps,
         p50_ms=_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
@@ -76,6 +79,8 @@ def wrk(url: str, auth: str, payload: str, connections: int, seconds: float, cou
         requests=requests,
         errors=errors + (int(non2xx.group(1)) if non2xx else 0),
         completed=int(done.group(1)) if done else None,
+        p999_ms=int(tail.group(1)) / 1000 if tail else None,
+        max_ms=int(tail.group(2)) / 1000 if tail else None,
     )
 
 

@@ -1,8 +1,9 @@
 """lockgate's data plane side by side with nginx and LiteLLM. `make bench` (full) or `make bench-quick`.
 
-    python bench/run.py [--quick] [--skip-litellm] [--skip-iac]
+    python bench/run.py [--quick] [--skip-litellm] [--skip-iac] [--skip-consumers]
 
-Writes bench/results.json (one row per target x scenario) and rewrites BENCHMARKS.md with bench/chart.png.
+Writes bench/results.json (one row per target x scenario), bench/consumer_results.json (bench/consumer_scale.py) and
+bench/iac_results.json, and rewrites BENCHMARKS.md with bench/chart.png.
 Gateways run pinned to CPU 0; wrk, the mock upstream and the TTFT client to CPU 1. Everything binds 127.0.0.1 and
 every load run is bounded in time.
 """
@@ -191,11 +192,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter runs (about 3 minutes in all)")
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-iac", action="store_true", help="skip the Terraform scale scenario")
+    parser.add_argument("--skip-consumers", action="store_true", help="skip the consumer-scale scenario")
     parser.add_argument("--workers", default="1,2", help="lockgate worker counts to run (default 1,2)")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     started = time.monotonic()
     rows = run(plan, args.skip_litellm, [int(w) for w in args.workers.split(",")])
+    consumers: list[dict[str, object]] | None = None
+    if not args.skip_consumers:
+        from consumer_scale import RESULTS as CONSUMER_RESULTS
+        from consumer_scale import measure_consumer_scale
+
+        print("  consumer scale ...", flush=True)
+        consumers = measure_consumer_scale(args.quick)
+        CONSUMER_RESULTS.write_text(json.dumps(consumers, indent=1) + "\n")
     iac: list[dict[str, object]] = []
     if not args.skip_iac:
         from iac_scale import measure_iac
@@ -205,7 +215,8 @@ def main() -> None:
     (REPO / "bench" / "iac_results.json").write_text(json.dumps(iac, indent=1) + "\n")
     from report import write_report
 
-    write_report(rows=[asdict(r) for r in rows], iac=iac, quick=args.quick, seconds=time.monotonic() - started)
+    seconds = time.monotonic() - started
+    write_report(rows=[asdict(r) for r in rows], iac=iac, quick=args.quick, seconds=seconds, consumers=consumers)
     print(f"wrote {RESULTS} and BENCHMARKS.md in {time.monotonic() - started:.0f}s")
 
 
