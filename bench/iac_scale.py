@@ -1,6 +1,8 @@
 """IaC scale: synth and Terraform plan / apply / no-op plan / destroy times for a gateway with N consumers.
 
-Each consumer is one `lockgate_consumer` resource (how the provider models them today), all in one group.
+`measure_iac`: each consumer is one `lockgate_consumer` resource, all in one group. `measure_consumer_set`: N
+consumers with generated keys in one `lockgate_consumer_set` from a CSV (`ConsumerSet.from_csv`), plus a plan after
+the file changed (1% of the members replaced).
 `terraform destroy` is timed up to DESTROY_TIMED_UP_TO consumers; larger runs are cleaned up by stopping the gateway
 (a 10,000-resource destroy takes far longer than the apply, all of it inside Terraform core).
 """
@@ -31,6 +33,63 @@ for i in range(N):
     gateway.add_consumer(f"c{i}", groups=[group], with_key=False)
 app.synth()
 """
+
+
+SET_APP = """
+import sys
+from cdktn import App, TerraformStack
+from lockgate.constructs import ConsumerSet, Gateway
+
+N = int(sys.argv[1])
+app = App()
+stack = TerraformStack(app, "scale")
+gateway = Gateway(stack, "gateway", name=f"set-{N}")
+gateway.add_consumer_group("bulk")
+ConsumerSet.from_csv(stack, "customers", gateway=gateway, path="customers.csv", keys_file="keys.csv")
+app.synth()
+"""
+# what issue 7 asks of a 10,000-member set, in seconds
+SET_TARGETS = {"apply_s": 20.0, "noop_plan_s": 3.0, "destroy_s": 20.0}
+
+
+def _customers(path: Path, size: int, renamed: int = 0) -> None:
+    names = [f"c{i}" for i in range(renamed, size)] + [f"new{i}" for i in range(renamed)]
+    path.write_text("name,groups\n" + "".join(f"{name},bulk\n" for name in names))
+
+
+def measure_consumer_set(sizes: list[int]) -> list[dict[str, object]]:
+    from lockgate.cli.iac import terraform_binary, terraform_env
+
+    rows: list[dict[str, object]] = []
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix=f"lockgate-set-{size}-") as tmp:
+            project = Path(tmp)
+            (project / "app.py").write_text(SET_APP)
+            _customers(project / "customers.csv", size)
+            env = {
+                **terraform_env(project),
+                "LOCKGATE_HOME": str(project / "home"),
+                "CDKTF_OUTDIR": str(project / "out"),
+                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+            }
+            print(f"  IaC scale: a consumer set of {size} ...", flush=True)
+            synth = _timed([sys.executable, "app.py", str(size)], project, env)
+            stack = project / "out" / "stacks" / "scale"
+            tf = terraform_binary()
+            _timed([tf, "init", "-input=false", "-no-color"], stack, env)
+            row: dict[str, object] = {"members": size, "synth_s": synth}
+            try:
+                row["apply_s"] = _timed([tf, "apply", "-auto-approve", "-input=false", "-no-color"], stack, env)
+                row["noop_plan_s"] = _timed([tf, "plan", "-input=false", "-no-color", "-detailed-exitcode"], stack, env)
+                _customers(project / "customers.csv", size, renamed=max(1, size // 100))
+                plan = [tf, "plan", "-input=false", "-no-color", "-detailed-exitcode"]
+                row["changed_plan_s"] = _timed(plan, stack, env, ok=(2,))
+            finally:
+                row["destroy_s"] = _timed(
+                    [tf, "destroy", "-auto-approve", "-input=false", "-no-color"], stack, env, ok=(0, 1)
+                )
+            rows.append(row)
+    return rows
 
 
 def _timed(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> float:
@@ -86,3 +145,4 @@ def measure_iac(sizes: list[int]) -> list[dict[str, object]]:
 if __name__ == "__main__":
     os.environ.setdefault("CHECKPOINT_DISABLE", "1")
     print(measure_iac([int(s) for s in sys.argv[1:]] or [100]))
+    print(measure_consumer_set([int(s) for s in sys.argv[1:]] or [10_000]))

@@ -128,8 +128,8 @@ class ConsumerSet(Construct):
             self, "consumer_set", ConsumerSetModel, props, {"gateway": gateway.gateway_id}
         )
         used = {group for row in rows for group in row.groups}
-        self.resource.depends_on = [
-            group.resource.fqn
+        self.resource.depends_on = [  # plain addresses: Terraform takes no expression in depends_on
+            f"{group.resource.terraform_resource_type}.{group.resource.friendly_unique_id}"
             for group in cdktn.TerraformStack.of(self).node.find_all()
             if isinstance(group, ConsumerGroup) and group.gateway is gateway and group.name in used
         ]

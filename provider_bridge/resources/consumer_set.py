@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,6 +40,7 @@ from tf.types import Map, Number, String, Unknown
 from tf.utils import Diagnostics
 
 SHOWN_NAMES = 3
+_LOADED: dict[tuple[Any, ...], tuple[Source, list[ConsumerRow]]] = {}
 
 
 def _computed(name: str, description: str, type_: Any = None, sensitive: bool = False) -> Attribute:
@@ -83,26 +85,44 @@ class ConsumerSetResource(EntityResource):
             return None
 
     def _rows(self, diags: Diagnostics, state: dict[str, Any]) -> tuple[Source, list[ConsumerRow]] | None:
+        """The members, validated; a file is read and checked once per provider process while it is unchanged
+        (Terraform validates, then plans, then applies)."""
+        key = self._cache_key(state)
+        if key in _LOADED:
+            return _LOADED[key]
         source = self._source(diags, state)
         if source is None:
             return None
         try:
-            return source, source.validated()
+            loaded = source, source.validated()
         except ConsumerFileError as exc:
             diags.add_error(f"Invalid lockgate_consumer_set: {exc}", str(exc), path=[self._origin(state)])
             return None
+        if key is not None:
+            _LOADED.clear()  # one set's members at a time: a 1,000,000-row file is not kept twice
+            _LOADED[key] = loaded
+        return loaded
+
+    @staticmethod
+    def _cache_key(state: dict[str, Any]) -> tuple[Any, ...] | None:
+        if not state.get("source_file"):
+            return ("members", state.get("members"))
+        try:
+            found = os.stat(state["source_file"])
+        except OSError:
+            return None
+        return (state["source_file"], found.st_mtime_ns, found.st_size)
 
     @staticmethod
     def _origin(state: dict[str, Any]) -> str:
         return "source_file" if state.get("source_file") else "members"
 
     @staticmethod
-    def _source_hash(state: dict[str, Any], rows: list[ConsumerRow]) -> str | None:
-        """For a source file: a hash of everything its rows say (key hashes too, which the digest leaves out)."""
+    def _source_hash(state: dict[str, Any]) -> str | None:
+        """For a source file: the SHA-256 of its bytes (key hashes and all, which the digest leaves out)."""
         if not state.get("source_file"):
             return None  # inline members are in the state themselves
-        dumped = json.dumps([r.model_dump(mode="json") for r in rows], sort_keys=True)
-        return hashlib.sha256(dumped.encode()).hexdigest()
+        return hashlib.sha256(Path(state["source_file"]).read_bytes()).hexdigest()
 
     # -- plan -----------------------------------------------------------------------------------------------
     def validate(self, diags: Diagnostics, type_name: str, config: dict[str, Any]) -> None:
@@ -119,7 +139,7 @@ class ConsumerSetResource(EntityResource):
         if loaded is None:
             return planned
         source, rows = loaded
-        planned["source_hash"] = self._source_hash(planned, rows)
+        planned["source_hash"] = self._source_hash(planned)
         planned["members_digest"] = members_digest(rows)
         planned["member_count"] = len(rows)
         unchanged = current is not None and all(
@@ -198,7 +218,7 @@ class ConsumerSetResource(EntityResource):
             return {
                 **planned,
                 "id": f"{gateway}/{planned['name']}",
-                "source_hash": self._source_hash(planned, rows),
+                "source_hash": self._source_hash(planned),
                 "members_digest": members_digest(rows),
                 "member_count": len(rows),
                 "changes": describe(result) if changes in (None, Unknown) else changes,

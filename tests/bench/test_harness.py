@@ -67,7 +67,8 @@ def test_report_checks_the_bar_and_writes_the_ratios(tmp_path: Path, monkeypatch
             "apply_s": 4.9,
             "noop_plan_s": 2.0,
             "destroy_s": 5.0,
-        }
+        },
+        {"members": 10_000, "synth_s": 1.5, "apply_s": 6.3, "noop_plan_s": 3.5, "changed_plan_s": 3.8, "destroy_s": 6},
     ]
     consumers = [
         consumer_scale.Measure("RSS, 1 worker (control + data plane)", 100_000, 540.2, "MB", 300).row(),
@@ -81,6 +82,7 @@ def test_report_checks_the_bar_and_writes_the_ratios(tmp_path: Path, monkeypatch
     assert "| ≤ 0.5 ms added p50 at c=1 | 0.600 ms | NO |" in text  # a missed bar is reported, not hidden
     assert "lockgate / LiteLLM, non-streamed RPS at c=32: **60.0x**" in text
     assert "| 100 | 102 | 1.5 | 1.6 | 4.9 | 2.0 | 5.0 |" in text
+    assert "| 10,000 | 1.5 | 6.3 | 3.5 | 3.8 | 6 | ≤ 20 s, ≤ 3 s, ≤ 20 s | NO |" in text  # the no-op plan missed
     assert "| RSS, 1 worker (control + data plane) | 100,000 | 540 MB | ≤ 300 MB | NO |  |" in text
     assert "| RPS at 100,000 consumers / at 10,000 | 100,000 | 0.950 x | ≥ 0.90 x | yes |  |" in text
     assert "| one batch (SDK `consumers.apply`) | 100,000 | 15.40 s |  |  | +90,000 |" in text

@@ -179,7 +179,7 @@ def test_consumer_set_from_a_csv_or_inline_rows(tmp_path: Path) -> None:
     assert by_name["customers"]["source_file"] == str(customers.resolve())
     assert by_name["customers"]["keys_file"] == str((tmp_path / "keys.csv").resolve())
     waits_for = by_name["customers"]["depends_on"]  # the groups its members name, not the others
-    assert len(waits_for) == 2 and all(d.startswith("${lockgate_consumer_group.") for d in waits_for)
+    assert len(waits_for) == 2 and all(d.startswith("lockgate_consumer_group.") for d in waits_for)
     assert not any("unused" in d for d in waits_for) and "depends_on" in by_name["team"]
     assert json.loads(by_name["team"]["members"]) == [{"name": "ops", "groups": ["gold"]}]
     assert "source_file" not in by_name["team"]
