@@ -58,6 +58,7 @@ class DataPlane:
         """A change to consumers or keys only: applied to the serving key table in place (O(keys changed))."""
         self.snapshot.keys.apply(delta)
         self.version = version
+        gc.freeze()  # what the delta added lives long too: out of the full collections' scans (see install)
 
     def server(self) -> web.Server:
         """aiohttp's low-level server: no router or middleware stack on the hot path (we route ourselves)."""
