@@ -42,7 +42,7 @@ def test_the_lockgate_command_is_installed() -> None:
     command = Path(sys.executable).parent / "lockgate"
     assert command.exists() or shutil.which("lockgate")
     out = subprocess.run([str(command), "--help"], capture_output=True, text=True, check=True).stdout
-    for name in ("serve", "mock-llm", "synth", "deploy", "diff", "destroy", "output", "admin-token"):
+    for name in ("serve", "mock-llm", "synth", "deploy", "diff", "destroy", "output", "admin-token", "consumers"):
         assert name in out
 
 
@@ -51,6 +51,7 @@ def test_public_api_is_pinned() -> None:
         "ConstructValidationError",
         "Consumer",
         "ConsumerGroup",
+        "ConsumerSet",
         "Gateway",
         "LlmUpstream",
         "MockLlm",
@@ -73,6 +74,9 @@ def test_public_api_is_pinned() -> None:
         "AsyncAdminClient",
         "BadRequest",
         "NotFound",
+        "ConsumerRow",
+        "KeyRow",
+        "BatchResult",
     ):
         assert name in lockgate.sdk.__all__
         assert hasattr(lockgate.sdk, name)
