@@ -14,6 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,37 +60,54 @@ def _customers(path: Path, size: int, renamed: int = 0) -> None:
     path.write_text("name,groups\n" + "".join(f"{name},bulk\n" for name in names))
 
 
-def measure_consumer_set(sizes: list[int]) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class _Project:
+    """A synthesised, initialised Terraform project in a temporary directory (its own LOCKGATE_HOME)."""
+
+    root: Path
+    stack: Path
+    env: dict[str, str]
+    terraform: str
+    synth_s: float
+
+    def time(self, command: str, *args: str, ok: tuple[int, ...] = (0,)) -> float:
+        """`terraform COMMAND ARGS...`, timed; flags before a positional (a plan file)."""
+        return _timed([self.terraform, command, "-input=false", "-no-color", *args], self.stack, self.env, ok)
+
+
+@contextmanager
+def _project(app: str, size: int, prepare: Callable[[Path], None] = lambda root: None) -> Iterator[_Project]:
     from lockgate.cli.iac import terraform_binary, terraform_env
 
+    with tempfile.TemporaryDirectory(prefix=f"lockgate-iac-{size}-") as tmp:
+        root = Path(tmp)
+        (root / "app.py").write_text(app)
+        prepare(root)
+        env = {
+            **terraform_env(root),
+            "LOCKGATE_HOME": str(root / "home"),
+            "CDKTF_OUTDIR": str(root / "out"),
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        }
+        synth = _timed([sys.executable, "app.py", str(size)], root, env)
+        project = _Project(root, root / "out" / "stacks" / "scale", env, terraform_binary(), synth)
+        project.time("init")
+        yield project
+
+
+def measure_consumer_set(sizes: list[int]) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for size in sizes:
-        with tempfile.TemporaryDirectory(prefix=f"lockgate-set-{size}-") as tmp:
-            project = Path(tmp)
-            (project / "app.py").write_text(SET_APP)
-            _customers(project / "customers.csv", size)
-            env = {
-                **terraform_env(project),
-                "LOCKGATE_HOME": str(project / "home"),
-                "CDKTF_OUTDIR": str(project / "out"),
-                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-            }
-            print(f"  IaC scale: a consumer set of {size} ...", flush=True)
-            synth = _timed([sys.executable, "app.py", str(size)], project, env)
-            stack = project / "out" / "stacks" / "scale"
-            tf = terraform_binary()
-            _timed([tf, "init", "-input=false", "-no-color"], stack, env)
-            row: dict[str, object] = {"members": size, "synth_s": synth}
+        print(f"  IaC scale: a consumer set of {size} ...", flush=True)
+        with _project(SET_APP, size, lambda root, n=size: _customers(root / "customers.csv", n)) as p:
+            row: dict[str, object] = {"members": size, "synth_s": p.synth_s}
             try:
-                row["apply_s"] = _timed([tf, "apply", "-auto-approve", "-input=false", "-no-color"], stack, env)
-                row["noop_plan_s"] = _timed([tf, "plan", "-input=false", "-no-color", "-detailed-exitcode"], stack, env)
-                _customers(project / "customers.csv", size, renamed=max(1, size // 100))
-                plan = [tf, "plan", "-input=false", "-no-color", "-detailed-exitcode"]
-                row["changed_plan_s"] = _timed(plan, stack, env, ok=(2,))
+                row["apply_s"] = p.time("apply", "-auto-approve")
+                row["noop_plan_s"] = p.time("plan", "-detailed-exitcode")
+                _customers(p.root / "customers.csv", size, renamed=max(1, size // 100))
+                row["changed_plan_s"] = p.time("plan", "-detailed-exitcode", ok=(2,))
             finally:
-                row["destroy_s"] = _timed(
-                    [tf, "destroy", "-auto-approve", "-input=false", "-no-color"], stack, env, ok=(0, 1)
-                )
+                row["destroy_s"] = p.time("destroy", "-auto-approve", ok=(0, 1))
             rows.append(row)
     return rows
 
@@ -100,44 +120,18 @@ def _timed(argv: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] 
     return round(time.monotonic() - started, 2)
 
 
-def _stop_gateway(home: Path, name: str) -> None:
-    from lockgate.provider_bridge import process_driver
-    from lockgate.provider_bridge.endpoints import lookup
-
-    os.environ["LOCKGATE_HOME"] = str(home)
-    endpoint = lookup(name)
-    if endpoint is not None:
-        process_driver.stop(endpoint.pid)
-
-
 def measure_iac(sizes: list[int]) -> list[dict[str, object]]:
-    from lockgate.cli.iac import terraform_binary, terraform_env
-
     rows: list[dict[str, object]] = []
     for size in sizes:
-        with tempfile.TemporaryDirectory(prefix=f"lockgate-iac-{size}-") as tmp:
-            project = Path(tmp)
-            (project / "app.py").write_text(APP)
-            env = {
-                **terraform_env(project),
-                "LOCKGATE_HOME": str(project / "home"),
-                "CDKTF_OUTDIR": str(project / "out"),
-                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-            }
-            print(f"  IaC scale: {size} consumers ...", flush=True)
-            synth = _timed([sys.executable, "app.py", str(size)], project, env)
-            stack = project / "out" / "stacks" / "scale"
-            tf = terraform_binary()
-            _timed([tf, "init", "-input=false", "-no-color"], stack, env)
-            row: dict[str, object] = {"consumers": size, "resources": size + 2, "synth_s": synth}
+        print(f"  IaC scale: {size} consumers ...", flush=True)
+        with _project(APP, size) as p:
+            row: dict[str, object] = {"consumers": size, "resources": size + 2, "synth_s": p.synth_s}
             try:
-                row["plan_s"] = _timed([tf, "plan", "-input=false", "-no-color", "-out=plan"], stack, env)
-                row["apply_s"] = _timed([tf, "apply", "-input=false", "-no-color", "plan"], stack, env)
-                row["noop_plan_s"] = _timed([tf, "plan", "-input=false", "-no-color", "-detailed-exitcode"], stack, env)
+                row["plan_s"] = p.time("plan", "-out=plan")
+                row["apply_s"] = p.time("apply", "plan")
+                row["noop_plan_s"] = p.time("plan", "-detailed-exitcode")
             finally:
-                row["destroy_s"] = _timed(
-                    [tf, "destroy", "-auto-approve", "-input=false", "-no-color"], stack, env, ok=(0, 1)
-                )
+                row["destroy_s"] = p.time("destroy", "-auto-approve", ok=(0, 1))
             rows.append(row)
     return rows
 

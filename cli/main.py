@@ -232,8 +232,7 @@ def consumers_apply(
                     )
             result = client.consumers.apply(source.rows, owner=batch_owner, prune=prune, dry_run=dry_run, progress=sent)
         except BadRequest as exc:
-            row = exc.field[1] if len(exc.field) > 1 and exc.field[0] == "rows" else -1
-            _fail(f"{source.place(int(row))}: {exc.message}" if row != -1 else exc.message)
+            _fail(f"{source.place_of(exc.field)}: {exc.message}")
         except LockgateError as exc:
             _fail(str(exc))
         if result.keys and keys_file is not None:

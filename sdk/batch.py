@@ -10,8 +10,8 @@ the owner's consumers missing from the batch; `dry_run` only says what would cha
 from __future__ import annotations
 
 from lockgate.sdk._base import Name, Owner, StrictModel
-from lockgate.sdk.entities import Expiry
-from pydantic import Field, field_validator, model_validator
+from lockgate.sdk.entities import Expiry, GroupNames
+from pydantic import Field, model_validator
 
 MAX_BATCH_ROWS = 1_000_000
 MAX_KEYS_PER_CONSUMER = 16
@@ -31,20 +31,13 @@ class KeyRow(StrictModel):
 
 class ConsumerRow(StrictModel):
     name: Name
-    groups: list[Name] = Field(
+    groups: GroupNames = Field(
         default=[], description="Its consumer groups, none repeated.", json_schema_extra={"uniqueItems": True}
     )
     keys: list[KeyRow] = Field(
         default=[], max_length=MAX_KEYS_PER_CONSUMER, description="All of its keys, names not repeated."
     )
     delete: bool = Field(default=False, description="Delete the consumer and its keys.")
-
-    @field_validator("groups")
-    @classmethod
-    def _unique_groups(cls, groups: list[str]) -> list[str]:
-        if len(set(groups)) != len(groups):
-            raise ValueError("groups must not repeat a group")
-        return groups
 
 
 class GeneratedKey(StrictModel):

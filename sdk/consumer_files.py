@@ -41,6 +41,10 @@ class Source:
     def place(self, index: int) -> str:
         return f"{self.origin} {self.places[index]}" if 0 <= index < len(self.places) else self.origin
 
+    def place_of(self, field: list[str | int]) -> str:
+        """Where the row a batch error's `field` (['rows', INDEX, ...]) names came from."""
+        return self.place(int(field[1])) if len(field) > 1 and field[0] == "rows" else self.origin
+
     def needs_generated_keys(self) -> bool:
         return any(any(not key.get("key_sha256") for key in row.get("keys", [])) for row in self.rows)
 

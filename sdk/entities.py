@@ -178,22 +178,24 @@ class ConsumerGroup(StrictModel):
     )
 
 
+def _unique_groups(groups: list[str]) -> list[str]:
+    if len(set(groups)) != len(groups):
+        raise ValueError("groups must not repeat a group")
+    return groups
+
+
+GroupNames = Annotated[list[Name], AfterValidator(_unique_groups)]
+
+
 class Consumer(StrictModel):
     """Someone who calls the gateway: a customer, an app or a team."""
 
     name: Name
-    groups: list[Name] = Field(
+    groups: GroupNames = Field(
         default=[],
         description="Names of the consumer groups this consumer belongs to, none repeated.",
         json_schema_extra={"uniqueItems": True},
     )
-
-    @field_validator("groups")
-    @classmethod
-    def _unique(cls, groups: list[Name]) -> list[Name]:
-        if len(set(groups)) != len(groups):
-            raise ValueError("groups must not repeat a group")
-        return groups
 
 
 class ApiKey(StrictModel):

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from lockgate.provider_bridge import endpoints
 from lockgate.provider_bridge.diagnostics import contains_unknown
 from lockgate.provider_bridge.framework import EntityResource
+from lockgate.provider_bridge.resources.process import computed
 from lockgate.sdk import BadRequest, BatchResult, ConsumerRow
 from lockgate.sdk.batch import ConsumerSet
 from lockgate.sdk.consumer_files import (
@@ -43,10 +44,6 @@ SHOWN_NAMES = 3
 _LOADED: dict[tuple[Any, ...], tuple[Source, list[ConsumerRow]]] = {}
 
 
-def _computed(name: str, description: str, type_: Any = None, sensitive: bool = False) -> Attribute:
-    return Attribute(name, type_ or String(), description=description, computed=True, sensitive=sensitive)
-
-
 def owner_of(name: str) -> str:
     return f"terraform:{name}"
 
@@ -60,12 +57,12 @@ class ConsumerSetResource(EntityResource):
         "rows. Import ID: GATEWAY/OWNER, e.g. 'demo/pipeline:billing' adopts a pipeline's consumers."
     )
     computed: ClassVar[tuple[Attribute, ...]] = (
-        _computed("id", "GATEWAY/NAME."),
-        _computed("source_hash", "SHA-256 of source_file when last planned (an edited file is planned)."),
-        _computed("members_digest", "Digest of the members as the gateway holds them (drift shows as a change)."),
-        _computed("member_count", "How many consumers the set holds.", Number()),
-        _computed("changes", "What the last planned change does: counts, and the first few names."),
-        _computed("keys", "Generated keys by key name, when there is no keys_file.", Map(String()), True),
+        computed("id", "GATEWAY/NAME."),
+        computed("source_hash", "SHA-256 of source_file when last planned (an edited file is planned)."),
+        computed("members_digest", "Digest of the members as the gateway holds them (drift shows as a change)."),
+        computed("member_count", "How many consumers the set holds.", Number()),
+        computed("changes", "What the last planned change does: counts, and the first few names."),
+        computed("keys", "Generated keys by key name, when there is no keys_file.", Map(String()), True),
     )
 
     # -- members --------------------------------------------------------------------------------------------
@@ -167,10 +164,8 @@ class ConsumerSetResource(EntityResource):
         return Unknown
 
     def _refused(self, diags: Diagnostics, state: dict[str, Any], source: Source, exc: BadRequest, verb: str) -> None:
-        row = exc.field[1] if len(exc.field) > 1 and exc.field[0] == "rows" else -1
-        where = source.place(int(row)) if row != -1 else source.origin
         diags.add_error(
-            f"{verb} {self.name} failed: {where}: {exc.message}",
+            f"{verb} {self.name} failed: {source.place_of(exc.field)}: {exc.message}",
             f"The gateway answered {exc.status}: {exc.message}",
             path=[self._origin(state)],
         )
