@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from lockgate.cli.rendering import LockgateCommand, LockgateGroup
@@ -41,42 +41,54 @@ def _options(
     """lockgate: an AI gateway managed as code."""
 
 
+def _serve_option(field: str) -> Any:
+    """A `lockgate serve` flag made from the ServeOptions field of that name (one definition of each option)."""
+    from lockgate.sdk import ServeOptions
+
+    return typer.Option(help=ServeOptions.model_fields[field].description)
+
+
+def _serve_default(field: str) -> Any:
+    from lockgate.sdk import ServeOptions
+
+    return ServeOptions.model_fields[field].default
+
+
 @app.command()
 def serve(
-    config: Annotated[
-        Path | None, typer.Option(help="Serve this declarative GatewayConfig (YAML/JSON), DB-less.")
-    ] = None,
-    data_dir: Annotated[Path, typer.Option(help="Where the SQLite store and the admin token live.")] = Path(
-        ".lockgate/serve"
-    ),
-    proxy_host: str = "127.0.0.1",
-    proxy_port: int = 8000,
-    admin_host: str = "127.0.0.1",
-    admin_port: int = 8001,
-    admin_token_file: Annotated[Path | None, typer.Option(help="File holding the admin token.")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Data-plane processes sharing the proxy port.")] = 1,
-    name: Annotated[str | None, typer.Option(help="The gateway's name, reported by /health.")] = None,
-    instance_id: Annotated[
-        str | None, typer.Option(help="Reported by /health, so a starter can tell its process from another (random).")
-    ] = None,
+    role: Annotated[str, _serve_option("role")] = _serve_default("role"),
+    config: Annotated[str | None, _serve_option("config")] = None,
+    data_dir: Annotated[str, _serve_option("data_dir")] = _serve_default("data_dir"),
+    proxy_host: Annotated[str, _serve_option("proxy_host")] = _serve_default("proxy_host"),
+    proxy_port: Annotated[int, _serve_option("proxy_port")] = _serve_default("proxy_port"),
+    admin_host: Annotated[str, _serve_option("admin_host")] = _serve_default("admin_host"),
+    admin_port: Annotated[int, _serve_option("admin_port")] = _serve_default("admin_port"),
+    admin_token_file: Annotated[str | None, _serve_option("admin_token_file")] = None,
+    cluster_host: Annotated[str, _serve_option("cluster_host")] = _serve_default("cluster_host"),
+    cluster_port: Annotated[int, _serve_option("cluster_port")] = _serve_default("cluster_port"),
+    cluster_token_file: Annotated[str | None, _serve_option("cluster_token_file")] = None,
+    control_plane: Annotated[str | None, _serve_option("control_plane")] = None,
+    workers: Annotated[int, _serve_option("workers")] = _serve_default("workers"),
+    name: Annotated[str | None, _serve_option("name")] = None,
+    instance_id: Annotated[str | None, _serve_option("instance_id")] = None,
 ) -> None:
-    """Run a standalone gateway: admin API and proxy in one process."""
-    from lockgate.gateway_runtime import ConfigFileError, ServeSettings, run
+    """Run a gateway: standalone (admin API and proxy in one process), a control plane or a data plane."""
+    from lockgate.gateway_runtime import ConfigFileError, StartError, run
     from lockgate.gateway_runtime.data.snapshot import CompileError
+    from lockgate.sdk import ServeOptions
+    from pydantic import ValidationError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    token = None
-    if admin_token_file is not None:
-        try:
-            token = admin_token_file.read_text().strip()
-        except OSError as exc:
-            _fail(f"--admin-token-file {admin_token_file}: cannot read: {exc.strerror}")
-    settings = ServeSettings(data_dir, admin_host, admin_port, proxy_host, proxy_port, config, token, workers, name)
-    if instance_id:
-        settings = dataclasses.replace(settings, instance_id=instance_id)
+    given = {k: v for k, v in locals().items() if k in ServeOptions.model_fields}
     try:
-        run(settings)
-    except (ConfigFileError, CompileError) as exc:
+        options = ServeOptions.model_validate(given)
+    except ValidationError as exc:  # a usage error, like a flag typer itself refuses
+        error = exc.errors()[0]
+        flag = f"--{'-'.join(str(p) for p in error['loc']).replace('_', '-')}: " if error["loc"] else ""
+        raise typer.BadParameter(f"{flag}{error['msg'].removeprefix('Value error, ')}") from None
+    try:
+        run(options)
+    except (ConfigFileError, CompileError, StartError) as exc:
         _fail(str(exc))
     except OSError as exc:
         _fail(f"cannot listen: {exc}")
@@ -156,6 +168,29 @@ def admin_token(
 
     token = _run(lambda: state.gateway(_root(), stack, gateway).admin_token())
     typer.echo(token)
+
+
+image_app = typer.Typer(cls=LockgateGroup, no_args_is_help=True, help="The runtime's container image.")
+app.add_typer(image_app, name="image")
+
+
+@image_app.command("build")
+def image_build(
+    tag: Annotated[str, typer.Option(metavar="TAG", help="The image's tag.")] = "lockgate/runtime:latest",
+) -> None:
+    """Build the runtime image with the local Docker engine, from Debian's packages and this checkout (nothing is
+    pulled); an image whose inputs have not changed is not built again."""
+    from lockgate.cli import image
+    from lockgate.provider_bridge.docker_engine import EngineUnavailable
+
+    try:
+        built = image.build(tag)
+    except (image.ImageError, EngineUnavailable) as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"{built.tag} {'built' if built.rebuilt else 'is up to date'}: {built.size_mb} MB, id {built.id[7:19]} "
+        f"({built.seconds:.1f}s)"
+    )
 
 
 consumers_app = typer.Typer(
@@ -311,7 +346,11 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-for _info in (*app.registered_commands, *consumers_app.registered_commands):  # one way to render usage and flags
+for _info in (
+    *app.registered_commands,
+    *consumers_app.registered_commands,
+    *image_app.registered_commands,
+):  # one way to render usage and flags
     _info.cls = LockgateCommand if _info.cls in (None, TyperCommand) else _info.cls
 
 

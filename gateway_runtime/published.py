@@ -8,14 +8,20 @@
   (workers apply them in place: a change to k consumers costs O(k) in every worker). Each full publish starts a new
   journal and removes the old one.
 
-Workers poll both, and keep serving the last good config if a new one cannot be compiled.
+Workers poll both, and keep serving the last good config if a new one cannot be compiled. A remote data plane keeps
+a copy of both in its own DATA_DIR (the cluster endpoint sends the bytes as they are: cluster.md), so its workers read
+it the same way, and it is the last-known-good config it serves from when it starts while the control plane is away.
+A position in them is (base, config hash, journal offset); the hash also tells two configs published under the
+same version apart (a control plane that lost its store).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 from lockgate.gateway_runtime.data.identities import KeyDelta, KeyEntry
@@ -26,23 +32,58 @@ KEYS_PER_LINE = 10_000
 READ_BYTES = 8 << 20
 
 
+class Position(NamedTuple):
+    base: int  # the version of the whole config
+    head: str  # its config hash (`config_hash`)
+    offset: int  # bytes of its journal, whole lines only
+
+
+NOTHING = Position(0, "", 0)
+
+
 def journal(data_dir: Path, version: int) -> Path:
     return data_dir / f"published-{version}.deltas"
 
 
-def publish(data_dir: Path, config: GatewayConfig, version: int, keys: Iterable[KeyEntry]) -> None:
-    target = data_dir / FILE
+def config_hash(dumped: dict[str, object]) -> str:
+    """The hash of a published config (consumers and keys aside): the same config has the same hash whatever its
+    version, so two gateways (or a gateway before and after a restart) can be compared."""
+    return hashlib.sha256(orjson.dumps(dumped, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def publish(data_dir: Path, config: GatewayConfig, version: int, keys: Iterable[KeyEntry]) -> str:
+    """Publish a whole config; answers its config hash."""
+    dumped = config.model_dump(mode="json", exclude={"consumers", "api_keys"})
+    digest = config_hash(dumped)
+    head = orjson.dumps({"version": version, "hash": digest, "config": dumped})
     journal(data_dir, version).touch()
-    temporary = target.with_suffix(".tmp")
-    head = config.model_dump(mode="json", exclude={"consumers", "api_keys"})
+    temporary = (data_dir / FILE).with_suffix(".tmp")
     with open(temporary, "wb") as out:
-        out.write(orjson.dumps({"version": version, "config": head}) + b"\n")
+        out.write(head + b"\n")
         for entry in keys:
             out.write(orjson.dumps(entry.to_json()) + b"\n")
-    os.replace(temporary, target)
+    install(data_dir, temporary, version)
+    return digest
+
+
+def install(data_dir: Path, written: Path, version: int) -> None:
+    """Make `written` (a whole config of `version`, its journal already in place) the published one, atomically."""
+    os.replace(written, data_dir / FILE)
     for old in data_dir.glob("published-*.deltas"):
         if old != journal(data_dir, version):
             old.unlink(missing_ok=True)
+
+
+def position(data_dir: Path) -> Position:
+    """Where the published files in `data_dir` stand (NOTHING if there are none)."""
+    try:
+        with open(data_dir / FILE, "rb") as source:
+            head = orjson.loads(source.readline())
+        base = int(head["version"])
+        size = journal(data_dir, base).stat().st_size
+    except (OSError, ValueError, KeyError, TypeError):
+        return NOTHING
+    return Position(base, str(head["hash"]), size)
 
 
 def append_delta(data_dir: Path, base: int, version: int, delta: KeyDelta) -> None:

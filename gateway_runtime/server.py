@@ -1,4 +1,10 @@
-"""`lockgate serve`: control plane (admin API) and data plane (proxy) in one process, on two ports."""
+"""`lockgate serve`: a gateway in one of three roles (ServeOptions):
+
+- standalone: the control plane (admin API) and the data plane (proxy) in one process, on two ports;
+- control-plane: the admin API and the cluster endpoint (cluster_api.py) data planes sync from; no proxy;
+- data-plane: the proxy alone, serving what it syncs from a control plane (data_plane.py); a status port
+  (`--admin-port`) answers /health and /status, nothing else.
+"""
 
 from __future__ import annotations
 
@@ -10,91 +16,128 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from aiohttp import web
-from lockgate.gateway_runtime import published
 from lockgate.gateway_runtime.config_file import load_config_file
 from lockgate.gateway_runtime.control.admin_api import create_admin_app
+from lockgate.gateway_runtime.control.cluster_api import Cluster
 from lockgate.gateway_runtime.control.service import ChangeRejected, ControlPlane
+from lockgate.gateway_runtime.control.sinks import InProcess, PublishedFiles
 from lockgate.gateway_runtime.control.store import Store
-from lockgate.gateway_runtime.data.identities import KeyDelta
+from lockgate.gateway_runtime.data.proxy import DataPlane
 from lockgate.gateway_runtime.data.shared_limits import LIMITS_FILE
+from lockgate.gateway_runtime.data.snapshot import compile_snapshot
 from lockgate.gateway_runtime.data.upstream import UpstreamPool
+from lockgate.gateway_runtime.data.usage_log import UsageLog
+from lockgate.gateway_runtime.data_plane import ConfigSync, UsageShipper
 from lockgate.gateway_runtime.process import prepare_process
-from lockgate.sdk import Health
+from lockgate.gateway_runtime.worker import run_worker
+from lockgate.sdk import Health, ServeOptions
+from lockgate.sdk.api import DataPlanes
 
 log = logging.getLogger("lockgate")
 USAGE_FLUSH_INTERVAL_S = 1.0
 
 
-@dataclass(frozen=True)
-class ServeSettings:
-    data_dir: Path
-    admin_host: str = "127.0.0.1"
-    admin_port: int = 8001
-    proxy_host: str = "127.0.0.1"
-    proxy_port: int = 8000
-    config_file: Path | None = None
-    admin_token: str | None = None
-    workers: int = 1
-    name: str | None = None
-    instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+class StartError(Exception):
+    """The gateway cannot start as asked; the message says why and what to do."""
 
 
 class _Uvicorn(uvicorn.Server):
-    """uvicorn without its own signal handling: this process stops both planes together."""
+    """uvicorn without its own signal handling: this process stops everything together."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
 
-def admin_token_for(settings: ServeSettings) -> str:
-    """The given token, or the one in DATA_DIR/admin-token (created with mode 0600 on first start)."""
-    if settings.admin_token:
-        return settings.admin_token
-    path = settings.data_dir / "admin-token"
+def token_for(path: Path, given: str | None, what: str) -> str:
+    """The token in `given` (a file), or the one in `path` (created with mode 0600 on first start)."""
+    if given:
+        try:
+            token = Path(given).read_text().strip()
+        except OSError as exc:
+            raise StartError(f"cannot read the {what} file {given}: {exc.strerror}") from None
+        if not token:
+            raise StartError(f"the {what} file {given} is empty; write the token into it")
+        return token
     if not path.exists():
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(32))
-        log.info("admin token written to %s", path)
+        log.info("%s written to %s", what, path)
     return path.read_text().strip()
 
 
-async def serve(settings: ServeSettings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    token = admin_token_for(settings)
-    pool = UpstreamPool()
-    declared = load_config_file(settings.config_file) if settings.config_file else None
-    store = Store(settings.data_dir / "lockgate.db")
-    control = ControlPlane.start(store, declared, pool, settings.data_dir, settings.config_file)
-
-    runner = web.ServerRunner(control.data.server(), handle_signals=False)
-    workers: WorkerSupervisor | None = None
-    if settings.workers > 1:
-        workers = WorkerSupervisor(settings, control)
-        workers.start()
-    else:
-        await runner.setup()
-        await web.TCPSite(runner, settings.proxy_host, settings.proxy_port, backlog=2048).start()
-    admin = _Uvicorn(
-        uvicorn.Config(
-            create_admin_app(control, token, Health(status="ok", name=settings.name, instance_id=settings.instance_id)),
-            host=settings.admin_host,
-            port=settings.admin_port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-        )
-    )
-    stop = asyncio.Event()
+def _signals(stop: asyncio.Event) -> asyncio.AbstractEventLoop:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    return loop
+
+
+def _admin_server(app: Any, host: str, port: int) -> _Uvicorn:
+    return _Uvicorn(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"))
+
+
+async def serve(options: ServeOptions) -> None:
+    data_dir = Path(options.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    instance_id = options.instance_id or uuid.uuid4().hex
+    if options.role == "data-plane":
+        await _serve_data_plane(options, data_dir, instance_id)
+    else:
+        await _serve_control_plane(options, data_dir, instance_id)
+
+
+async def _serve_control_plane(options: ServeOptions, data_dir: Path, instance_id: str) -> None:
+    """Standalone or control plane: the store, the admin API and the sinks each version is served to."""
+    token = token_for(data_dir / "admin-token", options.admin_token_file, "admin token")
+    config_file = Path(options.config) if options.config else None
+    declared = load_config_file(config_file) if config_file else None
+    store = Store(data_dir / "lockgate.db")
+    control = ControlPlane.start(store, declared, data_dir, config_file)
+    stop = asyncio.Event()
+    loop = _signals(stop)
+    tasks: list[asyncio.Task[Any]] = []
+    cleanups: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    cluster: Cluster | None = None
+    files: PublishedFiles | None = None
+    pool = UpstreamPool()
+    workers: WorkerSupervisor | None = None
+    data: DataPlane | None = None
+
+    if options.role == "standalone":  # the data plane here compiles every config first: it can refuse it
+        data = DataPlane(compile_snapshot(control.config(), control.version, pool), pool, UsageLog(data_dir))
+        control.sinks.append(InProcess(data))
+        cleanups.append(lambda: _closed(data.usage.close) if data else _closed(lambda: None))
+    if options.role == "control-plane" or options.workers > 1:
+        files = PublishedFiles(data_dir, control.state.key_entries)
+        control.sinks.append(files)
+        await asyncio.to_thread(files.publish, control.config(), control.version)
+    if options.role == "control-plane":
+        assert files is not None
+        cluster_token = token_for(data_dir / "cluster-token", options.cluster_token_file, "cluster token")
+        cluster = Cluster(files, store.path, cluster_token)
+        cleanups.append(await _listen(cluster.app(), options.cluster_host, options.cluster_port))
+        cleanups.append(lambda: _closed(cluster.close))
+    elif options.workers > 1:
+        workers = WorkerSupervisor(options, data_dir)
+        tasks.append(asyncio.create_task(workers.supervise()))
+    elif data is not None:
+        cleanups.append(await _listen(data.server(), options.proxy_host, options.proxy_port))
+
+    def data_planes() -> DataPlanes:
+        assert cluster is not None and files is not None
+        statuses = cluster.data_planes.statuses(control.version, files.head)
+        return DataPlanes(config_version=control.version, config_hash=files.head, data_planes=statuses)
+
+    identity = Health(status="ok", name=options.name, instance_id=instance_id)
+    app = create_admin_app(control, token, identity, data_planes if cluster else None)
+    admin = _admin_server(app, options.admin_host, options.admin_port)
     reloads: set[asyncio.Task[None]] = set()
 
     def reload_on_hup() -> None:  # without a file it only says so: never a kill
@@ -104,30 +147,112 @@ async def serve(settings: ServeSettings) -> None:
 
     loop.add_signal_handler(signal.SIGHUP, reload_on_hup)
     admin_task = asyncio.create_task(admin.serve())
-    flusher = asyncio.create_task(_flush_usage_forever(control))
-    supervisor = asyncio.create_task(workers.supervise()) if workers else None
+    tasks.append(asyncio.create_task(_flush_usage_forever(control)))
     log.info(
-        "lockgate serving: proxy http://%s:%d admin http://%s:%d (config version %d)",
-        settings.proxy_host,
-        settings.proxy_port,
-        settings.admin_host,
-        settings.admin_port,
+        "lockgate %s serving: %s admin http://%s:%d (config version %d)",
+        options.role,
+        f"cluster http://{options.cluster_host}:{options.cluster_port}"
+        if cluster
+        else f"proxy http://{options.proxy_host}:{options.proxy_port}",
+        options.admin_host,
+        options.admin_port,
         control.version,
     )
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait({admin_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     admin.should_exit = True
-    flusher.cancel()
-    if supervisor is not None and workers is not None:
-        supervisor.cancel()
+    for task in tasks:
+        task.cancel()
+    if workers is not None:
         workers.stop()
     await admin_task
-    await runner.cleanup()
+    for cleanup in reversed(cleanups):
+        await cleanup()
     await pool.close()
-    control.data.usage.close()
     control.flush_usage()  # the workers have stopped too: everything they logged is added up
     control.flush_usage.close()
     store.close()
+
+
+async def _serve_data_plane(options: ServeOptions, data_dir: Path, instance_id: str) -> None:
+    """The proxy (in this process, or `--workers N`), the config sync and the usage shipper."""
+    assert options.control_plane is not None
+    token = token_for(data_dir / "cluster-token", options.cluster_token_file, "cluster token")
+    stop = asyncio.Event()
+    _signals(stop)
+    sync = ConfigSync(options.control_plane, token, data_dir, options.name)
+    if sync.state.version:
+        log.info("serving config version %d from %s until the control plane answers", sync.state.version, data_dir)
+    else:
+        log.info("no config in %s yet: the proxy listens once %s sends one", data_dir, options.control_plane)
+    shipper = UsageShipper(options.control_plane, token, data_dir, sync.id)
+    tasks = [asyncio.create_task(sync.run(stop)), asyncio.create_task(shipper.run(stop))]  # cancelled at the end
+    workers: WorkerSupervisor | None = None
+    proxy = None
+    if options.workers > 1:
+        workers = WorkerSupervisor(options, data_dir)
+        tasks.append(asyncio.create_task(workers.supervise()))
+    else:
+        proxy = asyncio.create_task(run_worker(data_dir, options.proxy_host, options.proxy_port, stop, sync.news))
+    status = await _listen(_status_app(sync, options.name, instance_id), options.admin_host, options.admin_port)
+    log.info(
+        "lockgate data plane %s: proxy http://%s:%d status http://%s:%d, syncing from %s",
+        sync.id,
+        options.proxy_host,
+        options.proxy_port,
+        options.admin_host,
+        options.admin_port,
+        options.control_plane,
+    )
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    if workers is not None:
+        workers.stop()
+    if proxy is not None:
+        await proxy  # it stops on `stop`, after its connections
+    await status()
+    shipper.ship_now()  # what the workers logged last, if the control plane is there to take it
+
+
+def _status_app(sync: ConfigSync, name: str | None, instance_id: str) -> web.Application:
+    """A data plane's /health (ready once it holds a config) and /status (what it serves, the sync's state)."""
+
+    async def health(request: web.Request) -> web.Response:
+        ready = sync.state.version > 0
+        body = Health(status="ok" if ready else "starting", name=name, instance_id=instance_id)
+        return web.json_response(body.model_dump(), status=200 if ready else 503)
+
+    async def status(request: web.Request) -> web.Response:
+        state = sync.state
+        return web.json_response(
+            {
+                **sync.report().model_dump(exclude={"wait_s"}),
+                "control_plane": sync.url.removesuffix("/cluster/v1/sync"),
+                "control_plane_reachable": state.reachable,
+                "last_sync": state.last_sync,
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    app.router.add_get("/status", status)
+    return app
+
+
+async def _listen(app: web.Application | web.Server, host: str, port: int) -> Callable[[], Coroutine[Any, Any, None]]:
+    runner: web.BaseRunner = (
+        web.AppRunner(app, handle_signals=False, access_log=None)
+        if isinstance(app, web.Application)
+        else web.ServerRunner(app, handle_signals=False)
+    )
+    await runner.setup()
+    await web.TCPSite(runner, host, port, backlog=2048).start()
+    return runner.cleanup
+
+
+async def _closed(close: Callable[[], None]) -> None:
+    close()
 
 
 async def _reload(control: ControlPlane) -> None:
@@ -155,44 +280,30 @@ async def _flush_usage_forever(control: ControlPlane) -> None:
 
 
 class WorkerSupervisor:
-    """Runs N data-plane worker processes on the proxy port and restarts any that dies."""
+    """Runs N data-plane worker processes on the proxy port, serving the files published in DATA_DIR, and
+    restarts any that dies."""
 
-    def __init__(self, settings: ServeSettings, control: ControlPlane) -> None:
-        self.settings = settings
+    def __init__(self, options: ServeOptions, data_dir: Path) -> None:
+        self.options, self.data_dir = options, data_dir
         self.processes: list[subprocess.Popen[bytes]] = []
-        data_dir = settings.data_dir
         (data_dir / LIMITS_FILE).unlink(missing_ok=True)  # counters start fresh with the gateway
-        self.base = control.version  # the version of the whole config last published
-        published.publish(data_dir, control.config(), control.version, control.state.key_entries())
-        control.on_change.append(self._publish)
-
-    def _publish(self, control: ControlPlane, delta: KeyDelta | None) -> None:
-        """Called off the loop after each change: a key delta is appended to the journal, anything else is
-        published whole."""
-        if delta is None:
-            self.base = control.version
-            published.publish(self.settings.data_dir, control.config(), control.version, control.state.key_entries())
-        else:
-            published.append_delta(self.settings.data_dir, self.base, control.version, delta)
+        self.processes = [self._spawn() for _ in range(options.workers)]
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        s = self.settings
+        o = self.options
         return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "lockgate.gateway_runtime.worker",
                 "--data-dir",
-                str(s.data_dir),
+                str(self.data_dir),
                 "--host",
-                s.proxy_host,
+                o.proxy_host,
                 "--port",
-                str(s.proxy_port),
+                str(o.proxy_port),
             ]
         )
-
-    def start(self) -> None:
-        self.processes = [self._spawn() for _ in range(self.settings.workers)]
 
     async def supervise(self) -> None:
         while True:
@@ -212,6 +323,6 @@ class WorkerSupervisor:
                 process.kill()
 
 
-def run(settings: ServeSettings) -> None:
+def run(options: ServeOptions) -> None:
     prepare_process()
-    asyncio.run(serve(settings))
+    asyncio.run(serve(options))

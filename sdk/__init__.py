@@ -6,6 +6,8 @@ from lockgate.sdk.api import (
     ConsumerGroupRecord,
     ConsumerRecord,
     ConsumerUsage,
+    DataPlanes,
+    DataPlaneStatus,
     ErrorResponse,
     Health,
     RouteRecord,
@@ -28,7 +30,7 @@ from lockgate.sdk.errors import (
     Unauthorized,
 )
 from lockgate.sdk.policies import Acl, KeyAuth, RateLimit, RoutePolicies, UsageAccounting
-from lockgate.sdk.runtime import GatewayRuntime, MockLlmRuntime
+from lockgate.sdk.runtime import GatewayRuntime, MockLlmRuntime, Role, ServeOptions
 from lockgate.sdk.secrets import SecretError, resolve_secret
 
 __all__ = [
@@ -51,6 +53,8 @@ __all__ = [
     "ConsumerRecord",
     "ConsumerRow",
     "ConsumerUsage",
+    "DataPlaneStatus",
+    "DataPlanes",
     "ErrorResponse",
     "GatewayConfig",
     "GatewayRuntime",
@@ -64,10 +68,12 @@ __all__ = [
     "MockLlmRuntime",
     "NotFound",
     "RateLimit",
+    "Role",
     "Route",
     "RoutePolicies",
     "RouteRecord",
     "SecretError",
+    "ServeOptions",
     "ServerError",
     "Status",
     "TransportError",

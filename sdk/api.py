@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from lockgate.sdk._base import Name, Owner, StrictModel
 from lockgate.sdk.entities import Consumer, ConsumerGroup, Expiry, LlmUpstream, Route
 from pydantic import BaseModel, Field
@@ -96,3 +98,41 @@ class Status(StrictModel):
     status: str
     config_version: int
     config_hash: str
+
+
+class DataPlaneReport(StrictModel):
+    """What a data plane tells its control plane at every sync (cluster endpoint; docs/cluster.md)."""
+
+    id: str = Field(max_length=128, description="Unique per data plane (kept in its DATA_DIR across restarts).")
+    name: str | None = Field(default=None, max_length=128, description="`lockgate serve --name`, if given.")
+    hostname: str = Field(default="", max_length=255)
+    version: int = Field(default=0, ge=0, description="The config version it serves (0: none yet).")
+    config_hash: str = Field(
+        default="", max_length=64, description="Hash of the config it serves, consumers and keys aside."
+    )
+    base: int = Field(default=0, ge=0, description="The version of the whole config it holds.")
+    offset: int = Field(default=0, ge=0, description="How much of that config's key-delta journal it holds (bytes).")
+    refused: int | None = Field(default=None, description="A whole config it could not compile (it keeps serving).")
+    error: str | None = Field(default=None, max_length=2000, description="Why, if it refused a config.")
+    wait_s: float = Field(default=15.0, ge=0, le=30, description="How long to wait for news before answering 204.")
+
+
+DataPlaneState = Literal["in_sync", "behind", "error", "lost"]
+
+
+class DataPlaneStatus(DataPlaneReport):
+    """A data plane as `GET /data-planes` shows it."""
+
+    last_seen: float = Field(description="Unix time of its last sync.")
+    state: DataPlaneState = Field(
+        description="in_sync: serves the control plane's version; behind: an older one; error: it refused a config "
+        "and serves its previous one; lost: not seen for 90 s."
+    )
+
+
+class DataPlanes(StrictModel):
+    """`GET /data-planes`: the control plane's version and every data plane that has synced since it started."""
+
+    config_version: int
+    config_hash: str = Field(description="Hash of the published config, consumers and keys aside.")
+    data_planes: list[DataPlaneStatus]

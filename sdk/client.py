@@ -21,6 +21,7 @@ from lockgate.sdk.api import (
     ConsumerGroupRecord,
     ConsumerRecord,
     ConsumerUsage,
+    DataPlanes,
     RouteRecord,
     Status,
     UpstreamRecord,
@@ -235,6 +236,10 @@ class _Api:
     def status(self) -> Any:
         """Health and the config version being served (`Status`)."""
         return _convert(self._call("GET", "/status"), Status.model_validate)
+
+    def data_planes(self) -> Any:
+        """A control plane's data planes: what each serves and whether it is in sync (`DataPlanes`)."""
+        return _convert(self._call("GET", "/data-planes"), DataPlanes.model_validate)
 
     def config(self) -> Any:
         """The whole declarative configuration (keys as hashes)."""

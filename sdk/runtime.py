@@ -6,7 +6,71 @@ from typing import Literal
 
 from lockgate.sdk._base import Name, StrictModel
 from lockgate.sdk.entities import GatewaySettings
-from pydantic import Field
+from pydantic import Field, model_validator
+
+Role = Literal["standalone", "control-plane", "data-plane"]
+Port = int
+
+
+class ServeOptions(StrictModel):
+    """`lockgate serve`'s options: the CLI's flags, the process driver's command line and a container's command are
+    all made from this model (`args()`), so an option is defined once.
+
+    Roles: `standalone` (the default) runs the admin API and the proxy in one process; `control-plane` runs the admin
+    API and the cluster endpoint that data planes fetch their config from; `data-plane` runs only the proxy, serving
+    the last config it fetched (kept in `data_dir`) even while the control plane is away."""
+
+    role: Role = Field(default="standalone", description="standalone | control-plane | data-plane.")
+    data_dir: str = Field(
+        default=".lockgate/serve",
+        description="Where the store, the tokens and (data plane) the last-known-good config and usage logs live.",
+    )
+    config: str | None = Field(default=None, description="Serve this declarative GatewayConfig (YAML/JSON), DB-less.")
+    proxy_host: str = Field(default="127.0.0.1", description="Address the proxy binds (not on a control plane).")
+    proxy_port: Port = Field(default=8000, ge=1, le=65535, description="Proxy port.")
+    admin_host: str = Field(default="127.0.0.1", description="Address the admin API binds (not on a data plane).")
+    admin_port: Port = Field(default=8001, ge=1, le=65535, description="Admin API port.")
+    admin_token_file: str | None = Field(
+        default=None, description="File holding the admin token (default: DATA_DIR/admin-token, made on first start)."
+    )
+    cluster_host: str = Field(default="127.0.0.1", description="Address the cluster endpoint binds (control plane).")
+    cluster_port: Port = Field(default=8005, ge=1, le=65535, description="Cluster endpoint port (control plane).")
+    cluster_token_file: str | None = Field(
+        default=None,
+        description="File holding the cluster token: a control plane makes DATA_DIR/cluster-token when unset; a data "
+        "plane must be given it.",
+    )
+    control_plane: str | None = Field(
+        default=None, description="The control plane's cluster endpoint URL (data plane), e.g. http://cp:8005."
+    )
+    workers: int = Field(default=1, ge=1, le=64, description="Data-plane processes sharing the proxy port.")
+    name: str | None = Field(default=None, description="The gateway's (or data plane's) name, reported by /health.")
+    instance_id: str | None = Field(
+        default=None, description="Reported by /health, so a starter can tell its process from another (random)."
+    )
+
+    @model_validator(mode="after")
+    def _role_fits(self) -> ServeOptions:
+        if self.role == "data-plane":
+            missing = [
+                f"--{f.replace('_', '-')}" for f in ("control_plane", "cluster_token_file") if not getattr(self, f)
+            ]
+            if missing:
+                raise ValueError(f"a data plane needs {' and '.join(missing)} (where its config comes from)")
+            if self.config is not None:
+                raise ValueError("a data plane serves its control plane's config: --config is for the other roles")
+        elif self.control_plane is not None:
+            raise ValueError(f"--control-plane is for --role data-plane, not {self.role}")
+        return self
+
+    def args(self) -> list[str]:
+        """The `lockgate serve ...` command line for these options (defaults left out)."""
+        out = ["serve"]
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if value is not None and value != field.default:
+                out += [f"--{name.replace('_', '-')}", str(value)]
+        return out
 
 
 class GatewayRuntime(StrictModel):

@@ -137,6 +137,25 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
         stop(process)
 
 
+@pytest.fixture(scope="session")
+def docker_host() -> Iterator[str]:
+    """A running Docker engine (started for the session when none is: tests/docker_engine.py)."""
+    from tests.docker_engine import docker_engine
+
+    with docker_engine() as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def runtime_image(docker_host: str) -> str:
+    """The runtime image, built once per session by `lockgate image build` (a no-op when its inputs are unchanged)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "lockgate.cli.main", "image", "build"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return "lockgate/runtime:latest"
+
+
 @pytest.fixture
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private LOCKGATE_HOME, so gateways registered by a test never meet the developer's."""

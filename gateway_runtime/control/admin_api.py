@@ -9,6 +9,7 @@ plain `api` call, changes or deletes it.
 import asyncio
 import hmac
 import uuid
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
 
@@ -37,6 +38,7 @@ from lockgate.sdk import (
     Status,
 )
 from lockgate.sdk._base import NAME_PATTERN, OWNER_PATTERN, whole_numbers_as_int
+from lockgate.sdk.api import DataPlanes
 from lockgate.sdk.batch import BatchResult
 from lockgate.sdk.client import PATHS
 from lockgate.sdk.kinds import KINDS
@@ -137,7 +139,14 @@ RELOAD = _errors(
 )
 
 
-def create_admin_app(control: ControlPlane, admin_token: str, identity: Health | None = None) -> FastAPI:
+def create_admin_app(
+    control: ControlPlane,
+    admin_token: str,
+    identity: Health | None = None,
+    data_planes: Callable[[], DataPlanes] | None = None,
+) -> FastAPI:
+    """The admin API of `control`; `data_planes` lists the data planes of a control plane (a standalone gateway has
+    none of its own)."""
     bearer = HTTPBearer(auto_error=False)
     identity = identity or Health(status="ok", instance_id=uuid.uuid4().hex)
 
@@ -165,6 +174,14 @@ def create_admin_app(control: ControlPlane, admin_token: str, identity: Health |
     @api.get("/status", tags=["status"], responses=READ)
     async def status() -> Status:
         return await current_status()
+
+    @api.get("/data-planes", tags=["status"], responses=READ)
+    async def list_data_planes() -> DataPlanes:
+        """The data planes that have synced with this control plane since it started: the version and config hash
+        each serves, when it was last seen, and whether it is in sync, behind, refusing a config or lost."""
+        if data_planes is None:
+            return DataPlanes(config_version=control.version, config_hash="", data_planes=[])
+        return data_planes()
 
     @api.get("/config", tags=["config"], responses=READ)
     async def config() -> GatewayConfig:

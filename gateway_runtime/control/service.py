@@ -1,6 +1,6 @@
 """The control plane: every change is checked against the state, stored as the next config version in one
-transaction, then served: a change to consumers and keys only as a key delta applied in place (O(what changed), off
-the event loop), anything else as a recompiled snapshot.
+transaction, then handed to its snapshot sinks (sinks.py): a change to consumers and keys only as a key delta applied
+in place (O(what changed), off the event loop), anything else as a whole config.
 
 Changes run one at a time, in order. A rejected change (invalid entity, broken reference, another owner's entity,
 unresolvable secret, store failure) leaves both the store and the running data plane untouched.
@@ -20,14 +20,11 @@ from typing import cast
 import orjson
 from lockgate.gateway_runtime.config_file import ConfigFileError, load_config_file
 from lockgate.gateway_runtime.control.batch import RowProblem, generate_key, plan_batch
+from lockgate.gateway_runtime.control.sinks import Install, SnapshotSink
 from lockgate.gateway_runtime.control.state import Change, Entity, EntitySpec, State
 from lockgate.gateway_runtime.control.store import Row, Store
 from lockgate.gateway_runtime.control.usage_drain import UsageDrain
-from lockgate.gateway_runtime.data.identities import KeyDelta
-from lockgate.gateway_runtime.data.proxy import DataPlane
-from lockgate.gateway_runtime.data.snapshot import CompileError, Snapshot, compile_snapshot
-from lockgate.gateway_runtime.data.upstream import UpstreamPool
-from lockgate.gateway_runtime.data.usage_log import UsageLog
+from lockgate.gateway_runtime.data.snapshot import CompileError
 from lockgate.sdk import (
     ApiKey,
     ApiKeyCreate,
@@ -35,7 +32,6 @@ from lockgate.sdk import (
     ConsumerUsage,
     GatewayConfig,
     GatewaySettings,
-    LlmUpstream,
     UsageRecord,
 )
 from lockgate.sdk.batch import BatchResult, ConsumerRow, KeyRow
@@ -51,20 +47,15 @@ class ChangeRejected(Exception):
         self.status, self.message, self.field = status, message, field
 
 
-Listener = Callable[["ControlPlane", KeyDelta | None], None]
-
-
 class ControlPlane:
     def __init__(
-        self, store: Store, data: DataPlane, state: State, settings: GatewaySettings, read_only: bool, data_dir: Path
+        self, store: Store, state: State, settings: GatewaySettings, version: int, read_only: bool, data_dir: Path
     ) -> None:
-        self.store, self.data, self.state, self.settings = store, data, state, settings
+        self.store, self.state, self.settings, self.version = store, state, settings, version
         self.read_only, self.data_dir = read_only, data_dir
         self.flush_usage = UsageDrain(data_dir, store.path)  # adds every data plane's usage log up into the store
         self.config_file: Path | None = None  # DB-less: the declarative file, re-read by `reload`
-        self.version = data.version
-        # called off the event loop after each change: with the key delta, or None when the data plane recompiled
-        self.on_change: list[Listener] = []
+        self.sinks: list[SnapshotSink] = []  # where each stored version is served (sinks.py), added by the server
         self._writing = asyncio.Lock()  # one change at a time, in the order they arrive
         self._hash: tuple[int, str] = (0, "")
 
@@ -73,11 +64,10 @@ class ControlPlane:
         cls,
         store: Store,
         declared: GatewayConfig | None,
-        pool: UpstreamPool,
         data_dir: Path,
         config_file: Path | None = None,
     ) -> ControlPlane:
-        """From the store (or, DB-less, a declarative config): compile the first snapshot; fail loudly if broken.
+        """From the store (or, DB-less, a declarative config), as the next version; the caller serves it first.
 
         In DB-less mode the store still keeps usage; entities come from the file and cannot be changed. Usage logs
         (this process's and its workers') live in DATA_DIR/usage."""
@@ -102,10 +92,8 @@ class ControlPlane:
             )
         # versions only grow, across restarts too: workers (and later remote data planes) keep the newest they see
         version = store.version() + 1
-        snapshot = compile_snapshot(state.config(settings), version, pool)
         store.commit([], [], version=version)
-        data = DataPlane(snapshot, pool, UsageLog(data_dir))
-        control = cls(store, data, state, settings, declared is not None, data_dir)
+        control = cls(store, state, settings, version, declared is not None, data_dir)
         control.config_file = config_file
         return control
 
@@ -270,13 +258,13 @@ class ControlPlane:
             state, settings = _declared_state(declared)
             version = self.version + 1
             try:
-                snapshot = await self._compiled(state, settings, version)
+                installs = await self._prepared(state.config(settings), version)
             except CompileError as exc:
                 raise ChangeRejected(422, f"{self.config_file}: {exc.problem}") from None
             await asyncio.to_thread(self.store.commit, [], [], None, version)
             self.state, self.settings, self.version = state, settings, version
-            self.data.install(snapshot)
-            await asyncio.to_thread(self._notify, None)
+            for install in installs:
+                await install()
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -308,46 +296,35 @@ class ControlPlane:
             raise ChangeRejected(problem.status, problem.message, list(problem.loc) or None)
         return change
 
-    async def _compiled(
-        self, state: State, settings: GatewaySettings, version: int, change: Change | None = None
-    ) -> Snapshot:
-        """The config of `state` (with `change`) assembled and compiled off the event loop; its upstreams' sessions
-        are opened on the loop first."""
-        upstreams = [e.spec for e in state.entities["upstreams"].values()]
-        if change is not None:
-            upstreams += [e.spec for (kind, _), e in change.puts.items() if kind == "upstreams"]
-        self.data.pool.open_sessions(cast(list[LlmUpstream], upstreams))
-        return await asyncio.to_thread(
-            lambda: compile_snapshot(state.config(settings, change), version, self.data.pool)
-        )
+    async def _prepared(self, config: GatewayConfig, version: int) -> list[Install]:
+        """Every sink ready to serve `config`; a CompileError from any refuses the change."""
+        return [await sink.prepare(config, version) for sink in self.sinks]
 
     async def _commit(self, change: Change) -> None:
         """Store `change` as the next version, then serve it: for consumers and keys a key delta applied in place,
-        for routes, upstreams, groups and settings a recompiled snapshot; both computed off the event loop."""
+        for routes, upstreams, groups and settings the whole config; both computed off the event loop."""
         version = self.version + 1
-        snapshot = None
+        installs = None
         if not change.only_keys() and not self._only_owners(change):
             try:
-                snapshot = await self._compiled(self.state, self.settings, version, change)
+                config = await asyncio.to_thread(self.state.config, self.settings, change)
+                installs = await self._prepared(config, version)
             except CompileError as exc:
                 raise ChangeRejected(422, exc.problem.message, list(exc.problem.loc[2:])) from None
         rows = [_row(kind, entity) for (kind, _), entity in change.puts.items()]
         settings = change.settings.model_dump(mode="json") if change.settings else None
         await asyncio.to_thread(self.store.commit, rows, list(change.drops), settings, version)
-        if snapshot is None:
-            await asyncio.to_thread(self._apply_keys, change, version)
+        if installs is None:
+            delta = await asyncio.to_thread(self.state.apply, change)
+            self.version = version
+            for sink in self.sinks:
+                await sink.apply_keys(delta, version)
         else:
             self.state.apply(change)
             self.settings = change.settings or self.settings
             self.version = version
-            self.data.install(snapshot)
-            await asyncio.to_thread(self._notify, None)
-
-    def _apply_keys(self, change: Change, version: int) -> None:
-        delta = self.state.apply(change)
-        self.version = version
-        self.data.apply_keys(delta, version)
-        self._notify(delta)
+            for install in installs:
+                await install()
 
     def _only_owners(self, change: Change) -> bool:
         """Whether `change` only hands entities to another owner (nothing to serve differently)."""
@@ -357,10 +334,6 @@ class ControlPlane:
             (current := self.state.get(kind, name)) is not None and current.spec == entity.spec
             for (kind, name), entity in change.puts.items()
         )
-
-    def _notify(self, delta: KeyDelta | None) -> None:
-        for listener in self.on_change:
-            listener(self, delta)
 
     # -- usage -----------------------------------------------------------------------------------------------
     def usage(self, consumer: str) -> ConsumerUsage:

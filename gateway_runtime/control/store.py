@@ -127,6 +127,10 @@ class Store:
     def usage_offsets(self) -> dict[str, int]:
         return dict(self._db.execute("SELECT file, offset FROM usage_offsets").fetchall())
 
+    def usage_offset(self, file: str) -> int:
+        row = self._db.execute("SELECT offset FROM usage_offsets WHERE file = ?", (file,)).fetchone()
+        return int(row[0]) if row else 0
+
     def forget_usage_offsets(self, files: list[str]) -> None:
         with self._transaction():
             self._db.executemany("DELETE FROM usage_offsets WHERE file = ?", [(f,) for f in files])

@@ -6,9 +6,7 @@ exactly once. A file is removed once it is added up and no writer holds its lock
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import threading
 from collections import deque
 from pathlib import Path
@@ -16,7 +14,7 @@ from pathlib import Path
 import orjson
 from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.data.usage import RECENT_PER_CONSUMER, Delta
-from lockgate.gateway_runtime.data.usage_log import DIRECTORY, HEADER, written
+from lockgate.gateway_runtime.data.usage_log import DIRECTORY, held, read_records, written
 
 log = logging.getLogger("lockgate.usage")
 MAX_READ_BYTES = 64 << 20  # per file and drain: a backlog is added up over several drains, never all in memory
@@ -50,16 +48,10 @@ def drain(data_dir: Path, store: Store) -> None:
     offsets: dict[str, int] = {}
     for path in files:
         start = done.get(path.name, 0)
-        available = min(written(path) - start, MAX_READ_BYTES)
-        if available <= 0:
-            continue
-        with path.open("rb") as handle:
-            handle.seek(HEADER.size + start)
-            data = handle.read(available)
-        end = data.rfind(b"\n") + 1  # whole lines only (the writer counts them in the header once complete)
-        if end:
-            _add_up(data[:end], path.name, deltas, recent)
-            offsets[path.name] = start + end
+        data = read_records(path, start, MAX_READ_BYTES)
+        if data:
+            _add_up(data, path.name, deltas, recent)
+            offsets[path.name] = start + len(data)
     if offsets:
         added = store.add_usage(
             [(n, d.requests, d.prompt_tokens, d.completion_tokens, d.total_tokens) for n, d in deltas.items()],
@@ -71,6 +63,22 @@ def drain(data_dir: Path, store: Store) -> None:
             log.warning("another drain added these usage logs up first; reading them again next time")
             return
     _remove_finished(files, {**done, **offsets}, store)
+
+
+def add_lines(store: Store, file: str, start: int, data: bytes) -> tuple[bool, int]:
+    """Add a remote data plane's usage log bytes, read from `start` of its `file`, unless the store has not read
+    exactly up to `start` (a resend, or a gap): answers whether they were added and where the store stands now."""
+    deltas: dict[str, Delta] = {}
+    recent: dict[str, deque[tuple[object, ...]]] = {}
+    end = data.rfind(b"\n") + 1
+    _add_up(data[:end], file, deltas, recent)
+    added = store.add_usage(
+        [(n, d.requests, d.prompt_tokens, d.completion_tokens, d.total_tokens) for n, d in deltas.items()],
+        [record for records in recent.values() for record in records],
+        {file: start + end},
+        read_from={file: start},
+    )
+    return added, start + end if added else store.usage_offset(file)
 
 
 def _add_up(data: bytes, name: str, deltas: dict[str, Delta], recent: dict[str, deque[tuple[object, ...]]]) -> None:
@@ -94,22 +102,8 @@ def _add_up(data: bytes, name: str, deltas: dict[str, Delta], recent: dict[str, 
 def _remove_finished(files: list[Path], added_up: dict[str, int], store: Store) -> None:
     """Remove the files that are added up and that no writer holds any more (it moved on to a newer one, or
     exited: its flock went with it)."""
-    finished = [path for path in files if added_up.get(path.name, 0) >= written(path) and not _held(path)]
+    finished = [path for path in files if added_up.get(path.name, 0) >= written(path) and not held(path)]
     for path in finished:
         path.unlink(missing_ok=True)
     if finished:
         store.forget_usage_offsets([path.name for path in finished])
-
-
-def _held(path: Path) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # also drops the lock, if it was taken
-    return False

@@ -44,20 +44,25 @@ class Snapshot:
     upstreams: tuple[Upstream, ...]
 
 
+def resolve_auth(config: GatewayConfig) -> list[str | None]:
+    """Each upstream's credential, resolved here (secrets travel as references): CompileError if one does not."""
+    resolved = []
+    for index, spec in enumerate(config.upstreams):
+        try:
+            resolved.append(None if spec.auth is None else resolve_secret(spec.auth))
+        except SecretError as exc:
+            raise CompileError(ConfigProblem(("upstreams", index, "auth"), str(exc))) from None
+    return resolved
+
+
 def compile_snapshot(
     config: GatewayConfig, version: int, pool: UpstreamPool, keys: Iterable[KeyEntry] | None = None
 ) -> Snapshot:
     """`keys`, when given, are the key table's entries (a worker reads them as published, leaner than the config's
     consumers and API keys as models); else they come from the config."""
-    upstreams: dict[str, Upstream] = {}
-    for index, spec in enumerate(config.upstreams):
-        auth = None
-        if spec.auth is not None:
-            try:
-                auth = resolve_secret(spec.auth)
-            except SecretError as exc:
-                raise CompileError(ConfigProblem(("upstreams", index, "auth"), str(exc))) from None
-        upstreams[spec.name] = pool.upstream(spec, auth)
+    upstreams: dict[str, Upstream] = {
+        spec.name: pool.upstream(spec, auth) for spec, auth in zip(config.upstreams, resolve_auth(config), strict=True)
+    }
 
     entries: list[tuple[str, CompiledRoute]] = []
     for route in config.routes:

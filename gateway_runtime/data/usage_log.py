@@ -39,6 +39,32 @@ def written(path: Path) -> int:
     return HEADER.unpack(header)[0] if len(header) == HEADER.size else 0
 
 
+def read_records(path: Path, start: int, limit: int) -> bytes:
+    """Whole record lines from byte `start` on, at most `limit` bytes of them."""
+    available = min(written(path) - start, limit)
+    if available <= 0:
+        return b""
+    with path.open("rb") as handle:
+        handle.seek(HEADER.size + start)
+        data = handle.read(available)
+    return data[: data.rfind(b"\n") + 1]  # the writer counts a line in the header only once it is complete
+
+
+def held(path: Path) -> bool:
+    """Whether a writer still holds the file (it is its current one; a finished file is no writer's)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops the lock, if it was taken
+    return False
+
+
 class UsageLog:
     """The writer, one per data-plane process, each with its own files."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lockgate.provider_bridge import endpoints
-from lockgate.provider_bridge import process_driver as driver
+from lockgate.provider_bridge.drivers import process as driver
 from lockgate.provider_bridge.diagnostics import is_unknown, report_invalid
 from lockgate.provider_bridge.endpoints import Endpoint, gateway_dir, lockgate_home, lookup, register, unregister
 from lockgate.provider_bridge.resources.process import ProcessResource, computed

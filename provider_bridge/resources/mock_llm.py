@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from lockgate.provider_bridge import endpoints
-from lockgate.provider_bridge import process_driver as driver
+from lockgate.provider_bridge.drivers import process as driver
 from lockgate.provider_bridge.endpoints import lockgate_home
 from lockgate.provider_bridge.resources.process import ProcessResource, computed
 from lockgate.sdk import MockLlmRuntime

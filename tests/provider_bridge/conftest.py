@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from lockgate.provider_bridge import process_driver
+from lockgate.provider_bridge.drivers import process as process_driver
 from lockgate.provider_bridge.mirror import install
 
 HEADER = """

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from lockgate.provider_bridge import process_driver
+from lockgate.provider_bridge.drivers import process as process_driver
 
 TEAM = """
 resource "lockgate_gateway" "gw" { name = "demo" }
