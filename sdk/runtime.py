@@ -6,7 +6,7 @@ from typing import Literal
 
 from lockgate.sdk._base import Name, StrictModel
 from lockgate.sdk.entities import GatewaySettings
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 Role = Literal["standalone", "control-plane", "data-plane"]
 Port = int
@@ -73,23 +73,70 @@ class ServeOptions(StrictModel):
         return out
 
 
+DEFAULT_IMAGE = "lockgate/runtime:latest"  # what `lockgate image build` tags
+
+
 class GatewayRuntime(StrictModel):
-    """A running gateway: control plane + data plane. Driver `process` runs it as a local process."""
+    """A running gateway. Driver `process` runs it as one local process (admin API + proxy); driver `docker` as a
+    control-plane container and `data_planes` data-plane containers on a network of their own."""
 
     name: Name
-    driver: Literal["process"] = Field(default="process", description="How the runtime runs: 'process' (local).")
-    host: str = Field(default="127.0.0.1", description="Address both ports bind to.")
-    proxy_port: int | None = Field(default=None, ge=1, le=65535, description="Proxy port; a free one when unset.")
+    driver: Literal["process", "docker"] = Field(
+        default="process", description="How the runtime runs: 'process' (a local process) or 'docker' (containers)."
+    )
+    host: str = Field(default="127.0.0.1", description="Address the ports bind (or are published) on.")
+    proxy_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Proxy port (docker: the first data plane's); a free one when unset."
+    )
     admin_port: int | None = Field(default=None, ge=1, le=65535, description="Admin API port; a free one when unset.")
+    workers: int = Field(default=1, ge=1, le=64, description="Proxy processes (docker: per data plane).")
+    data_planes: int = Field(default=1, ge=1, le=16, description="docker: data-plane containers, each on its own port.")
+    image: str = Field(default=DEFAULT_IMAGE, description="docker: the runtime image (`lockgate image build`).")
+    environment: str | None = Field(default=None, description="docker: an `environment` label on every container.")
+    region: str | None = Field(default=None, description="docker: a `region` label on every container.")
+    pass_env: list[str] = Field(
+        default_factory=list,
+        description="docker: names of environment variables handed from Terraform's environment to the data planes "
+        "(the upstream secrets they resolve as `env:NAME`); the values never enter the configuration or state.",
+    )
+    keep_volume: bool = Field(default=False, description="docker: destroy keeps the control plane's store volume.")
     settings: GatewaySettings | None = Field(default=None, description="Data plane settings (see GatewaySettings).")
+
+    @field_validator("data_planes", "image", "environment", "region", "pass_env", "keep_volume")
+    @classmethod
+    def _docker_only(cls, value: object, info: ValidationInfo) -> object:
+        name = str(info.field_name)
+        if info.data.get("driver") == "process" and value != cls.model_fields[name].get_default(
+            call_default_factory=True
+        ):
+            raise ValueError(
+                f"{name} is for driver 'docker'; a 'process' gateway is one local process (set driver = 'docker', "
+                "or leave it out)"
+            )
+        return value
 
 
 class MockLlmRuntime(StrictModel):
-    """A local OpenAI-compatible mock upstream (`lockgate mock-llm`) for demos and tests."""
+    """A local OpenAI-compatible mock upstream (`lockgate mock-llm`) for demos and tests: a local process, or
+    (driver `docker`) a container on a docker gateway's network, where its data planes reach it."""
 
     name: Name
-    host: str = Field(default="127.0.0.1", description="Address to bind.")
+    driver: Literal["process", "docker"] = Field(default="process", description="'process' or 'docker'.")
+    network: str | None = Field(
+        default=None,
+        validate_default=True,
+        description="docker: the network to join (a docker lockgate_gateway's `network`).",
+    )
+    image: str = Field(default=DEFAULT_IMAGE, description="docker: the runtime image (it runs `lockgate mock-llm`).")
+    host: str = Field(default="127.0.0.1", description="Address to bind (docker: to publish the port on).")
     port: int | None = Field(default=None, ge=1, le=65535, description="Port; a free one when unset.")
     chunks: int = Field(default=8, ge=1, le=1000, description="SSE chunks per streamed reply.")
     chunk_delay_ms: float = Field(default=0.0, ge=0, le=10_000, description="Pause between SSE chunks.")
     latency_ms: float = Field(default=0.0, ge=0, le=60_000, description="Pause before every answer.")
+
+    @field_validator("network")
+    @classmethod
+    def _network_for_docker(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if (info.data.get("driver") == "docker") != (value is not None):
+            raise ValueError("a docker mock needs a network (a docker gateway's `network`); a process mock takes none")
+        return value

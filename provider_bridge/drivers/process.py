@@ -1,7 +1,8 @@
 """The `process` runtime driver: start a lockgate process detached, wait until it is ready, stop it by PID.
 
 "Ready" is decided by the caller (`ready(pid)`): a gateway is ready when /health answers with the instance id it was
-started with, so another gateway already on the port can never pass for it.
+started with, so another gateway already on the port can never pass for it. `ProcessGateways` runs a gateway as one
+standalone `lockgate serve` (its data in DIRECTORY/data); the mock LLM uses the functions directly.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+from lockgate.provider_bridge.drivers.base import DriverError, Placement, Started
+from lockgate.sdk import GatewayRuntime, ServeOptions
+
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
-
-
-class DriverError(RuntimeError):
-    """A process could not be started or stopped; the message says why (with the log's tail)."""
+__all__ = ["DriverError", "ProcessGateways", "free_port", "is_ours", "port_holder", "port_in_use", "start", "stop"]
 
 
 LOWEST_PORT = 10_000
@@ -136,3 +138,50 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def answers_as(url: str, instance_id: str) -> bool:
+    """Whether `url` (a /health) answers 200 with `instance_id`."""
+    try:
+        answer = httpx.get(url, timeout=1.0)
+    except httpx.HTTPError:
+        return False
+    return answer.status_code == 200 and answer.json().get("instance_id") == instance_id
+
+
+class ProcessGateways:
+    """A gateway as one standalone `lockgate serve` process (GatewayDriver)."""
+
+    def start(self, spec: GatewayRuntime, where: Placement) -> Started:
+        (proxy_port,) = where.proxy_ports
+        options = ServeOptions(
+            data_dir=str(where.directory / "data"),
+            admin_token_file=str(where.admin_token_file),
+            proxy_host=spec.host,
+            proxy_port=proxy_port,
+            admin_host=spec.host,
+            admin_port=where.admin_port,
+            workers=spec.workers,
+            name=spec.name,
+            instance_id=where.instance_id,
+        )
+        admin_url = f"http://{spec.host}:{where.admin_port}"
+        pid = start(
+            options.args(),
+            where.directory / "gateway.log",
+            lambda _: answers_as(admin_url + "/health", where.instance_id),
+        )
+        return Started(admin_url, (f"http://{spec.host}:{proxy_port}",), pid)
+
+    def running(self, spec: GatewayRuntime, pid: int) -> int | None:
+        return 1 if is_ours(pid) else None
+
+    def update(self, old: GatewayRuntime, new: GatewayRuntime, where: Placement, pid: int) -> Started:
+        if old.workers != new.workers:  # a process's workers are set at its start
+            stop(pid)
+            return self.start(new, where)
+        (proxy_port,) = where.proxy_ports
+        return Started(f"http://{new.host}:{where.admin_port}", (f"http://{new.host}:{proxy_port}",), pid)
+
+    def stop(self, spec: GatewayRuntime, pid: int) -> None:
+        stop(pid)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from lockgate.provider_bridge import endpoints
+from lockgate.provider_bridge.docker_engine import EngineUnavailable
 from lockgate.provider_bridge.drivers import process as driver
 from lockgate.provider_bridge.endpoints import lockgate_home
 from lockgate.provider_bridge.resources.process import ProcessResource, computed
@@ -36,9 +37,13 @@ class MockLlmResource(ProcessResource):
     computed = (
         computed("id", "The mock's name."),
         computed("pid", "Process id.", Number()),
-        computed("base_url", "OpenAI base URL of the mock (use it as an llm_upstream's base_url)."),
+        computed(
+            "base_url",
+            "OpenAI base URL of the mock (use it as an llm_upstream's base_url); docker: as the network's data "
+            "planes reach it.",
+        ),
     )
-    replace_on = frozenset({"name", "chunks", "chunk_delay_ms", "latency_ms"})
+    replace_on = frozenset({"name", "chunks", "chunk_delay_ms", "latency_ms", "network", "image"})
 
     @classmethod
     def directory(cls, name: str) -> Path:
@@ -52,14 +57,21 @@ class MockLlmResource(ProcessResource):
         directory = self.directory(state["name"])
         base = f"http://{state['host']}:{state['port']}"
         instance_id = uuid.uuid4().hex
-        args = [
-            *("mock-llm", "--host", state["host"], "--port", str(state["port"])),
+        shape = [
             *("--chunks", str(spec.chunks), "--chunk-delay-ms", str(spec.chunk_delay_ms)),
             *("--latency-ms", str(spec.latency_ms), "--name", state["name"], "--instance-id", instance_id),
         ]
         try:
+            if spec.driver == "docker":
+                from lockgate.provider_bridge.drivers import docker
+
+                assert spec.network is not None  # the model requires it
+                url = docker.start_mock(spec.name, spec.image, spec.network, spec.host, state["port"], shape)
+                self.keep_ports(state)
+                return {**state, "id": state["name"], "pid": 0, "base_url": url}
+            args = ["mock-llm", "--host", state["host"], "--port", str(state["port"]), *shape]
             pid = driver.start(args, directory / "mock.log", lambda _pid: _answers(base, instance_id))
-        except driver.DriverError as exc:
+        except (driver.DriverError, EngineUnavailable) as exc:
             ctx.diagnostics.add_error(f"Mock LLM '{state['name']}' did not start", str(exc))
             return None
         self.keep_ports(state)
@@ -69,6 +81,13 @@ class MockLlmResource(ProcessResource):
         return state
 
     def read(self, ctx: ReadContext, current: dict[str, Any]) -> dict[str, Any] | None:
+        if current.get("driver") == "docker":
+            from lockgate.provider_bridge.drivers import docker
+
+            try:
+                return current if docker.mock_running(current["name"]) else None
+            except EngineUnavailable:
+                return None
         try:
             instance_id = (self.directory(current["name"]) / "instance-id").read_text()
         except OSError:
@@ -80,6 +99,10 @@ class MockLlmResource(ProcessResource):
         return planned
 
     def delete(self, ctx: DeleteContext, current: dict[str, Any]) -> None:
+        if current.get("driver") == "docker":
+            from lockgate.provider_bridge.drivers import docker
+
+            docker.remove_mock(current["name"])
         driver.stop(int(current.get("pid") or 0))
         shutil.rmtree(self.directory(current["name"]), ignore_errors=True)
 

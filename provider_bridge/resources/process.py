@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from lockgate.provider_bridge.drivers import process as driver
 from lockgate.provider_bridge.diagnostics import is_unknown
+from lockgate.provider_bridge.drivers import process as driver
 from lockgate.provider_bridge.endpoints import save_ports, saved_ports
 from lockgate.provider_bridge.framework import ModelResource
 from tf.iface import PlanContext
