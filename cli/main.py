@@ -149,11 +149,12 @@ def destroy(stack: Stack, auto_approve: AutoApprove = False) -> None:
 def output(
     stack: Stack,
     name: Annotated[str | None, typer.Argument(metavar="NAME", help="The output; without it, list them all.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON (lists, and all outputs for scripts).")] = False,
 ) -> None:
     """Print one output of a deployed STACK, raw (sensitive ones included); without NAME, list them all."""
     from lockgate.cli import iac
 
-    args = ("output", "-raw", name) if name else ("output",)
+    args = ("output", "-json" if as_json else "-raw", name) if name else ("output", *(("-json",) if as_json else ()))
     value = _run(lambda: iac.terraform(_root(), stack, *args, synthesize=False, capture=True))
     typer.echo(value, nl=False)
 

@@ -9,7 +9,7 @@ else:
     from lockgate.constructs.errors import ConstructValidationError
     from lockgate.constructs.limits import RateLimit
     from lockgate.constructs.route import Policy, Route
-    from lockgate.constructs.runtime import Gateway, MockLlm
+    from lockgate.constructs.runtime import DockerRuntime, Gateway, MockLlm, ProcessRuntime
     from lockgate.constructs.upstream import LlmUpstream
 
     __all__ = [
@@ -17,10 +17,12 @@ else:
         "Consumer",
         "ConsumerGroup",
         "ConsumerSet",
+        "DockerRuntime",
         "Gateway",
         "LlmUpstream",
         "MockLlm",
         "Policy",
+        "ProcessRuntime",
         "RateLimit",
         "Route",
     ]

@@ -1,8 +1,9 @@
-"""Gateway and MockLlm: the runtimes a stack deploys."""
+"""Gateway and MockLlm: the runtimes a stack deploys, and how a gateway runs (ProcessRuntime, DockerRuntime)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from lockgate.constructs._resource import entity_name, lockgate_resource
 from lockgate.constructs.errors import validate
@@ -16,10 +17,51 @@ if TYPE_CHECKING:
     from lockgate.constructs.upstream import LlmUpstream
 
 
-class Gateway(Construct):
-    """A gateway runtime (admin API + proxy). `driver="process"` runs it locally; ports are picked when omitted.
+@dataclass(frozen=True, kw_only=True)
+class ProcessRuntime:
+    """The gateway as one local process (the default: `make demo` needs no Docker). `workers`: proxy processes
+    sharing the proxy port."""
 
-    Attributes (tokens): `proxy_url`, `admin_url`, `gateway_id`.
+    workers: int | None = None
+
+    def props(self) -> dict[str, Any]:
+        return {"driver": "process", "workers": self.workers}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DockerRuntime:
+    """The gateway as a control-plane container and `data_planes` data-plane containers (each with `workers` proxy
+    processes and its own port), from `image` (`lockgate image build`). `pass_env` names environment variables
+    handed to the data planes (the upstream secrets they resolve as `env:NAME`); `environment` and `region` label
+    every container; `keep_volume` keeps the control plane's store at destroy."""
+
+    data_planes: int | None = None
+    workers: int | None = None
+    image: str | None = None
+    environment: str | None = None
+    region: str | None = None
+    pass_env: tuple[str, ...] = ()
+    keep_volume: bool | None = None
+
+    def props(self) -> dict[str, Any]:
+        return {
+            "driver": "docker",
+            "data_planes": self.data_planes,
+            "workers": self.workers,
+            "image": self.image,
+            "environment": self.environment,
+            "region": self.region,
+            "pass_env": list(self.pass_env) or None,
+            "keep_volume": self.keep_volume,
+        }
+
+
+class Gateway(Construct):
+    """A gateway runtime: `runtime=ProcessRuntime()` (the default) runs it locally, `runtime=DockerRuntime(...)` as
+    containers; ports are picked when omitted (and kept until destroy).
+
+    Attributes (tokens): `proxy_url`, `proxy_urls` (one per data plane), `admin_url`, `gateway_id`, `network`,
+    `data_plane_states`.
     """
 
     def __init__(
@@ -28,7 +70,7 @@ class Gateway(Construct):
         id: str,
         *,
         name: str | None = None,
-        driver: Literal["process"] = "process",
+        runtime: ProcessRuntime | DockerRuntime | None = None,
         host: str | None = None,
         proxy_port: int | None = None,
         admin_port: int | None = None,
@@ -41,6 +83,7 @@ class Gateway(Construct):
         """The data plane settings (`max_body_bytes`, ...) are GatewaySettings'; unset ones keep its defaults."""
         super().__init__(scope, id)
         self.name = entity_name(self, name)
+        self.runtime = runtime or ProcessRuntime()
         given = {
             "max_body_bytes": max_body_bytes,
             "max_header_bytes": max_header_bytes,
@@ -57,7 +100,7 @@ class Gateway(Construct):
             GatewayRuntime,
             {
                 "name": self.name,
-                "driver": driver,
+                **self.runtime.props(),
                 "host": host,
                 "proxy_port": proxy_port,
                 "admin_port": admin_port,
@@ -74,8 +117,21 @@ class Gateway(Construct):
         return self.resource.get_string_attribute("proxy_url")
 
     @property
+    def proxy_urls(self) -> list[str]:
+        return self.resource.get_list_attribute("proxy_urls")
+
+    @property
     def admin_url(self) -> str:
         return self.resource.get_string_attribute("admin_url")
+
+    @property
+    def network(self) -> str:
+        """The Docker network of a docker gateway ('' for a process one)."""
+        return self.resource.get_string_attribute("network")
+
+    @property
+    def data_plane_states(self) -> list[str]:
+        return self.resource.get_list_attribute("data_plane_states")
 
     def add_upstream(self, id: str, **props: Any) -> LlmUpstream:
         from lockgate.constructs.upstream import LlmUpstream
@@ -101,13 +157,15 @@ class Gateway(Construct):
 
 
 class MockLlm(Construct):
-    """A local OpenAI-compatible mock LLM (for demos and tests). Attribute (token): `base_url`."""
+    """A local OpenAI-compatible mock LLM (for demos and tests). Given a `gateway` that runs on Docker, the mock is a
+    container on that gateway's network, where its data planes reach it. Attribute (token): `base_url`."""
 
     def __init__(
         self,
         scope: Construct,
         id: str,
         *,
+        gateway: Gateway | None = None,
         name: str | None = None,
         port: int | None = None,
         chunks: int | None = None,
@@ -122,6 +180,11 @@ class MockLlm(Construct):
             MockLlmRuntime,
             {
                 "name": self.name,
+                **(
+                    {"driver": "docker", "network": gateway.network, "image": gateway.runtime.image}
+                    if gateway is not None and isinstance(gateway.runtime, DockerRuntime)
+                    else {}
+                ),
                 "port": port,
                 "chunks": chunks,
                 "chunk_delay_ms": chunk_delay_ms,

@@ -42,7 +42,18 @@ def test_the_lockgate_command_is_installed() -> None:
     command = Path(sys.executable).parent / "lockgate"
     assert command.exists() or shutil.which("lockgate")
     out = subprocess.run([str(command), "--help"], capture_output=True, text=True, check=True).stdout
-    for name in ("serve", "mock-llm", "synth", "deploy", "diff", "destroy", "output", "admin-token", "consumers"):
+    for name in (
+        "serve",
+        "mock-llm",
+        "synth",
+        "deploy",
+        "diff",
+        "destroy",
+        "output",
+        "admin-token",
+        "consumers",
+        "image",
+    ):
         assert name in out
 
 
@@ -52,10 +63,12 @@ def test_public_api_is_pinned() -> None:
         "Consumer",
         "ConsumerGroup",
         "ConsumerSet",
+        "DockerRuntime",
         "Gateway",
         "LlmUpstream",
         "MockLlm",
         "Policy",
+        "ProcessRuntime",
         "RateLimit",
         "Route",
     }
@@ -77,6 +90,8 @@ def test_public_api_is_pinned() -> None:
         "ConsumerRow",
         "KeyRow",
         "BatchResult",
+        "ServeOptions",
+        "DataPlanes",
     ):
         assert name in lockgate.sdk.__all__
         assert hasattr(lockgate.sdk, name)

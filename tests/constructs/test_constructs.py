@@ -14,6 +14,7 @@ from cdktn import App, TerraformOutput, TerraformStack
 from lockgate.constructs import (
     ConstructValidationError,
     ConsumerSet,
+    DockerRuntime,
     Gateway,
     LlmUpstream,
     MockLlm,
@@ -158,7 +159,29 @@ def test_the_app_synthesises_demo_and_four_ai_studio_stacks(tmp_path: Path) -> N
     assert openai["auth"] == "env:OPENAI_API_KEY" and openai["base_url"] == "https://api.openai.com/v1"
     [gateway] = resources(prod_eu, "lockgate_gateway")
     assert gateway["name"] == "ai-studio-prod-eu"
+    assert (gateway["driver"], gateway["data_planes"], gateway["region"]) == ("docker", 2, "eu")
+    assert gateway["pass_env"] == ["OPENAI_API_KEY"] and not resources(prod_eu, "lockgate_mock_llm")
     assert "sk-" not in json.dumps(prod_eu)
+
+    # the documented switch: the same stacks in front of a mock LLM container on each gateway's network
+    mocked = tmp_path / "mocked"
+    subprocess.run(
+        [sys.executable, "stacks/main.py"],
+        cwd=REPO,
+        env={**env, "CDKTF_OUTDIR": str(mocked), "LOCKGATE_AI_STUDIO_UPSTREAM": "mock"},
+        check=True,
+    )
+    staging_us = json.loads((mocked / "stacks" / "ai-studio-staging-us" / "cdk.tf.json").read_text())
+    [mock] = resources(staging_us, "lockgate_mock_llm")
+    assert mock["driver"] == "docker" and mock["network"].startswith("${lockgate_gateway.")
+    [upstream] = resources(staging_us, "lockgate_llm_upstream")
+    assert upstream["base_url"].startswith("${lockgate_mock_llm.") and "auth" not in upstream
+
+
+def test_docker_runtime_props_are_checked_at_synth(tmp_path: Path) -> None:
+    stack = TerraformStack(App(outdir=str(tmp_path)), "s")
+    with pytest.raises(ConstructValidationError, match=r"s/gw: .*data_planes: Input should be greater than or equal"):
+        Gateway(stack, "gw", runtime=DockerRuntime(data_planes=0))
 
 
 def test_consumer_set_from_a_csv_or_inline_rows(tmp_path: Path) -> None:
