@@ -13,7 +13,7 @@ NODE_STAMP := $(NODE_DIR)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 
-# Benchmarks: wrk + nginx-light (apt), LiteLLM in its own virtualenv, plotting deps in ours.
+# Benchmarks: wrk + nginx-light + docker.io + debootstrap (apt), LiteLLM in its own virtualenv, plotting deps in ours.
 BENCH_STAMP := .bench/.installed
 LITELLM_VERSION := 1.106.2
 
@@ -69,8 +69,9 @@ unit: $(STAMP)
 	$(BIN)/pytest -q -m "not e2e"
 
 $(BENCH_STAMP): $(STAMP)
-	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light)
+	@command -v wrk >/dev/null && command -v nginx >/dev/null && command -v dockerd >/dev/null && \
+	  command -v debootstrap >/dev/null || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light docker.io debootstrap)
 	$(PYTHON) -m venv .bench/litellm
 	.bench/litellm/bin/pip install -q 'litellm[proxy]==$(LITELLM_VERSION)'
 	@touch $@

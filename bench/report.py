@@ -204,6 +204,36 @@ def _consumer_scale(rows: list[dict[str, Any]] | None) -> str:
     return chr(10).join(lines)
 
 
+CLUSTER_RESULTS = "bench/cluster_results.json"
+CLUSTER_TARGETS = (  # (figure, target, at most): the containers issue's bars
+    ("image_mb", 250, "MB image"),
+    ("start_to_healthy_s_max", 3, "s from `docker run` to healthy (slowest of 5)"),
+    ("propagation_ms_p99", 1000, "ms for a config change to reach every data plane, p99"),
+    ("failed_during_changes", 0, "failed requests during 50 config changes under load"),
+    ("failed_while_away", 0, "failed requests while the control plane is stopped and started"),
+    ("failed_while_sibling_killed", 0, "failed requests on a data plane while its sibling is killed"),
+)
+
+
+def _cluster(result: dict[str, Any] | None) -> str:
+    """bench/cluster.py's figures, each beside its target."""
+    if not result:
+        return "Not run (`python bench/cluster.py [--quick]` runs it alone; it needs the Docker engine)."
+    lines = ["| measure | measured | target | met |", "|---|---|---|---|"]
+    for key, target, what in CLUSTER_TARGETS:
+        value = result[key]
+        lines.append(f"| {what} | {_fmt(value, 2)} | ≤ {target} | {'yes' if value <= target else 'NO'} |")
+    lines.append(
+        f"\nPropagation p50 {result['propagation_ms_p50']} ms, max {result['propagation_ms_max']} ms over "
+        f"{result['changes']} changes; {result['requests_during_changes']:,} requests during them. With the control "
+        f"plane stopped for {result['control_plane_stopped_s']} s: {result['requests_while_away']:,} requests; the "
+        f"data planes were in sync again {result['resync_s']} s after it started. "
+        f"{result['requests_while_sibling_killed']:,} requests on one data plane while the other was killed. "
+        f"Start to healthy: median {result['start_to_healthy_s_median']} s."
+    )
+    return chr(10).join(lines)
+
+
 def write_report(
     rows: list[dict[str, Any]],
     iac: list[dict[str, Any]],
@@ -211,11 +241,15 @@ def write_report(
     seconds: float,
     consumers: list[dict[str, Any]] | None = None,
     written_by: str | None = None,
+    cluster: dict[str, Any] | None = None,
 ) -> None:
-    """`consumers`: bench/consumer_scale.py's rows (default: the last ones it wrote); `written_by` replaces the first
-    line's account of the run (when only one scenario ran and the other rows are an earlier run's)."""
+    """`consumers`, `cluster`: bench/consumer_scale.py's rows and bench/cluster.py's result (default: the last ones
+    they wrote); `written_by` replaces the first line's account of the run (when only one scenario ran and the other
+    rows are an earlier run's)."""
     if consumers is None and (REPO / CONSUMER_RESULTS).exists():
         consumers = json.loads((REPO / CONSUMER_RESULTS).read_text())
+    if cluster is None and (REPO / CLUSTER_RESULTS).exists():
+        cluster = json.loads((REPO / CLUSTER_RESULTS).read_text())
     _chart(rows)
     columns = [
         "target",
@@ -279,7 +313,7 @@ def write_report(
     text = f"""# Benchmarks
 
 Written by {written_by or run}. Raw rows: `bench/results.json`; IaC rows: `bench/iac_results.json`; consumer-scale
-rows: `{CONSUMER_RESULTS}`.
+rows: `{CONSUMER_RESULTS}`; containers: `{CLUSTER_RESULTS}`.
 
 ## Machine
 {chr(10).join(_machine())}
@@ -337,5 +371,15 @@ gateway holds in steady state, without what the batches left). Latency under adm
 loop: a stall delays only the 8 requests in flight, so p99.9 and max are shown beside p99).
 
 {_consumer_scale(consumers)}
+
+## Containers: control plane and data planes (`bench/cluster.py`)
+The runtime image from `lockgate image build`; then a control-plane container and two data-plane containers (the
+Docker driver, one worker each, ports published on 127.0.0.1) in front of a `lockgate mock-llm` container, key auth
+and usage on. wrk loads both data planes (c=8 each) throughout. A config change is an admin API update of the
+upstream's model; it counts as arrived when a data plane answers with the new model (each polled every 2 ms on a
+keep-alive connection). Then the control plane container is stopped (`docker stop`) and started again under load,
+and one data plane is killed (`docker kill`) while wrk loads the other. Failed = wrk's socket errors + non-2xx.
+
+{_cluster(cluster)}
 """
     (REPO / "BENCHMARKS.md").write_text(text)

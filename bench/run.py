@@ -1,6 +1,6 @@
 """lockgate's data plane side by side with nginx and LiteLLM. `make bench` (full) or `make bench-quick`.
 
-    python bench/run.py [--quick] [--skip-litellm] [--skip-iac] [--skip-consumers]
+    python bench/run.py [--quick] [--skip-litellm] [--skip-iac] [--skip-consumers] [--skip-cluster]
 
 Writes bench/results.json (one row per target x scenario), bench/consumer_results.json (bench/consumer_scale.py) and
 bench/iac_results.json, and rewrites BENCHMARKS.md with bench/chart.png.
@@ -193,6 +193,7 @@ def main() -> None:
     parser.add_argument("--skip-litellm", action="store_true")
     parser.add_argument("--skip-iac", action="store_true", help="skip the Terraform scale scenario")
     parser.add_argument("--skip-consumers", action="store_true", help="skip the consumer-scale scenario")
+    parser.add_argument("--skip-cluster", action="store_true", help="skip the containers scenario (needs Docker)")
     parser.add_argument("--workers", default="1,2", help="lockgate worker counts to run (default 1,2)")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
@@ -213,12 +214,27 @@ def main() -> None:
 
         iac = measure_iac([100] if args.quick else [100, 1000, 10_000])
         sets = measure_consumer_set([10_000])
+    cluster: dict[str, object] | None = None
+    if not args.skip_cluster:
+        from cluster import RESULTS as CLUSTER_RESULTS
+        from cluster import measure_cluster
+
+        print("  containers: control plane and data planes ...", flush=True)
+        cluster = measure_cluster(args.quick)
+        CLUSTER_RESULTS.write_text(json.dumps(cluster, indent=1) + "\n")
     RESULTS.write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
     (REPO / "bench" / "iac_results.json").write_text(json.dumps(iac + sets, indent=1) + "\n")
     from report import write_report
 
     seconds = time.monotonic() - started
-    write_report(rows=[asdict(r) for r in rows], iac=iac + sets, quick=args.quick, seconds=seconds, consumers=consumers)
+    write_report(
+        rows=[asdict(r) for r in rows],
+        iac=iac + sets,
+        quick=args.quick,
+        seconds=seconds,
+        consumers=consumers,
+        cluster=cluster,
+    )
     print(f"wrote {RESULTS} and BENCHMARKS.md in {time.monotonic() - started:.0f}s")
 
 

@@ -9,7 +9,7 @@ else:
     from lockgate.constructs.errors import ConstructValidationError
     from lockgate.constructs.limits import RateLimit
     from lockgate.constructs.route import Policy, Route
-    from lockgate.constructs.runtime import DockerRuntime, Gateway, MockLlm, ProcessRuntime
+    from lockgate.constructs.runtime import DockerRuntime, Gateway, MockLlm, ProcessRuntime, RemoteGateway
     from lockgate.constructs.upstream import LlmUpstream
 
     __all__ = [
@@ -24,5 +24,6 @@ else:
         "Policy",
         "ProcessRuntime",
         "RateLimit",
+        "RemoteGateway",
         "Route",
     ]

@@ -8,7 +8,7 @@ import cdktn
 from lockgate.constructs.errors import validate
 
 if TYPE_CHECKING:
-    from lockgate.constructs.runtime import Gateway
+    from lockgate.constructs.runtime import GatewayRef
 from pydantic import BaseModel
 
 from constructs import Construct
@@ -33,6 +33,15 @@ def provider_for(scope: Construct) -> cdktn.TerraformProvider:
         ),
     )
     return provider
+
+
+def add_remote_gateway(scope: Construct, block: dict[str, str]) -> None:
+    """Add a `gateway { name admin_url admin_token_ref }` block to the stack's lockgate provider."""
+    provider = provider_for(scope)
+    blocks: list[dict[str, str]] = getattr(provider, "_lockgate_remote", [])
+    blocks.append(block)
+    provider._lockgate_remote = blocks  # type: ignore[attr-defined]
+    provider.add_override("gateway", blocks)
 
 
 def _unresolved(value: Any) -> bool:
@@ -70,7 +79,7 @@ class GatewayEntity(Construct):
         scope: Construct,
         id: str,
         *,
-        gateway: Gateway,
+        gateway: GatewayRef,
         name: str | None,
         type_name: str,
         model: type[BaseModel],

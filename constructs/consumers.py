@@ -10,7 +10,7 @@ from typing import Any
 import cdktn
 from lockgate.constructs._resource import GatewayEntity, entity_name, lockgate_resource
 from lockgate.constructs.errors import ConstructValidationError
-from lockgate.constructs.runtime import Gateway
+from lockgate.constructs.runtime import GatewayRef
 from lockgate.sdk import ApiKeyCreate, ConsumerRow, RateLimit
 from lockgate.sdk import Consumer as ConsumerModel
 from lockgate.sdk import ConsumerGroup as ConsumerGroupModel
@@ -29,7 +29,7 @@ class ConsumerGroup(GatewayEntity):
         scope: Construct,
         id: str,
         *,
-        gateway: Gateway,
+        gateway: GatewayRef,
         rate_limit: RateLimit | None = None,
         name: str | None = None,
     ) -> None:
@@ -50,7 +50,7 @@ class Consumer(GatewayEntity):
         scope: Construct,
         id: str,
         *,
-        gateway: Gateway,
+        gateway: GatewayRef,
         groups: Sequence[ConsumerGroup] = (),
         with_key: bool = True,
         name: str | None = None,
@@ -96,7 +96,7 @@ class ConsumerSet(Construct):
         scope: Construct,
         id: str,
         *,
-        gateway: Gateway,
+        gateway: GatewayRef,
         members: Sequence[ConsumerRow | Mapping[str, Any]] | None = None,
         source_file: str | Path | None = None,
         keys_file: str | Path | None = None,
@@ -141,7 +141,7 @@ class ConsumerSet(Construct):
         scope: Construct,
         id: str,
         *,
-        gateway: Gateway,
+        gateway: GatewayRef,
         path: str | Path,
         keys_file: str | Path | None = None,
         name: str | None = None,

@@ -9,7 +9,7 @@ from typing import Any
 from lockgate.constructs._resource import GatewayEntity
 from lockgate.constructs.consumers import ConsumerGroup
 from lockgate.constructs.errors import ConstructValidationError
-from lockgate.constructs.runtime import Gateway
+from lockgate.constructs.runtime import GatewayRef
 from lockgate.constructs.upstream import LlmUpstream
 from lockgate.sdk import Route as RouteModel
 
@@ -48,7 +48,7 @@ class Route(GatewayEntity):
         scope: Construct,
         id: str,
         *,
-        gateway: Gateway,
+        gateway: GatewayRef,
         upstream: LlmUpstream,
         paths: Sequence[str],
         policies: Sequence[Policy] | None = None,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lockgate.constructs._resource import entity_name, lockgate_resource
+from lockgate.constructs._resource import add_remote_gateway, entity_name, lockgate_resource
 from lockgate.constructs.errors import validate
 from lockgate.sdk import GatewayRuntime, GatewaySettings, MockLlmRuntime
+from lockgate.sdk.runtime import RemoteGateway as RemoteGatewayModel
 
 from constructs import Construct
 
@@ -56,7 +57,58 @@ class DockerRuntime:
         }
 
 
-class Gateway(Construct):
+class GatewayRef(Construct):
+    """What entities need of a gateway (`gateway_id`), and the helpers that add them to it."""
+
+    @property
+    def gateway_id(self) -> str:
+        raise NotImplementedError
+
+    def add_upstream(self, id: str, **props: Any) -> LlmUpstream:
+        from lockgate.constructs.upstream import LlmUpstream
+
+        return LlmUpstream(self, id, gateway=self, **props)
+
+    def add_route(
+        self, id: str, *, upstream: LlmUpstream, paths: list[str], policies: list[Policy] | None = None, **props: Any
+    ) -> Route:
+        from lockgate.constructs.route import Route
+
+        return Route(self, id, gateway=self, upstream=upstream, paths=paths, policies=policies, **props)
+
+    def add_consumer_group(self, id: str, **props: Any) -> ConsumerGroup:
+        from lockgate.constructs.consumers import ConsumerGroup
+
+        return ConsumerGroup(self, id, gateway=self, **props)
+
+    def add_consumer(self, id: str, **props: Any) -> Consumer:
+        from lockgate.constructs.consumers import Consumer
+
+        return Consumer(self, id, gateway=self, **props)
+
+
+class RemoteGateway(GatewayRef):
+    """A gateway this stack does not run (another host or region; run by another stack or a platform team), managed
+    through its admin API: `admin_url` and a secret reference to its admin token (`env:NAME` or `file:PATH`; never
+    the token). It becomes a `gateway` block of the stack's lockgate provider; entities take it like a Gateway."""
+
+    def __init__(self, scope: Construct, id: str, *, admin_url: str, admin_token_ref: str, name: str | None = None):
+        super().__init__(scope, id)
+        self.name = entity_name(self, name)
+        validate(
+            RemoteGatewayModel,
+            {"name": self.name, "admin_url": admin_url, "admin_token_ref": admin_token_ref},
+            self.node.path,
+            set(),
+        )
+        add_remote_gateway(self, {"name": self.name, "admin_url": admin_url, "admin_token_ref": admin_token_ref})
+
+    @property
+    def gateway_id(self) -> str:
+        return self.name
+
+
+class Gateway(GatewayRef):
     """A gateway runtime: `runtime=ProcessRuntime()` (the default) runs it locally, `runtime=DockerRuntime(...)` as
     containers; ports are picked when omitted (and kept until destroy).
 
@@ -132,28 +184,6 @@ class Gateway(Construct):
     @property
     def data_plane_states(self) -> list[str]:
         return self.resource.get_list_attribute("data_plane_states")
-
-    def add_upstream(self, id: str, **props: Any) -> LlmUpstream:
-        from lockgate.constructs.upstream import LlmUpstream
-
-        return LlmUpstream(self, id, gateway=self, **props)
-
-    def add_route(
-        self, id: str, *, upstream: LlmUpstream, paths: list[str], policies: list[Policy] | None = None, **props: Any
-    ) -> Route:
-        from lockgate.constructs.route import Route
-
-        return Route(self, id, gateway=self, upstream=upstream, paths=paths, policies=policies, **props)
-
-    def add_consumer_group(self, id: str, **props: Any) -> ConsumerGroup:
-        from lockgate.constructs.consumers import ConsumerGroup
-
-        return ConsumerGroup(self, id, gateway=self, **props)
-
-    def add_consumer(self, id: str, **props: Any) -> Consumer:
-        from lockgate.constructs.consumers import Consumer
-
-        return Consumer(self, id, gateway=self, **props)
 
 
 class MockLlm(Construct):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lockgate.constructs._resource import GatewayEntity
-from lockgate.constructs.runtime import Gateway, MockLlm
+from lockgate.constructs.runtime import GatewayRef, MockLlm
 from lockgate.sdk import LlmUpstream as LlmUpstreamModel
 
 from constructs import Construct
@@ -19,7 +19,7 @@ class LlmUpstream(GatewayEntity):
         scope: Construct,
         id: str,
         *,
-        gateway: Gateway,
+        gateway: GatewayRef,
         base_url: str,
         model: str | None = None,
         auth: str | None = None,
@@ -48,7 +48,7 @@ class LlmUpstream(GatewayEntity):
         scope: Construct,
         id: str,
         *,
-        gateway: Gateway,
+        gateway: GatewayRef,
         model: str,
         api_key: str = "env:OPENAI_API_KEY",
         base_url: str = OPENAI_BASE_URL,
@@ -57,6 +57,8 @@ class LlmUpstream(GatewayEntity):
         return cls(scope, id, gateway=gateway, base_url=base_url, model=model, auth=api_key)
 
     @classmethod
-    def mock(cls, scope: Construct, id: str, *, gateway: Gateway, mock: MockLlm, model: str = "mock-1") -> LlmUpstream:
+    def mock(
+        cls, scope: Construct, id: str, *, gateway: GatewayRef, mock: MockLlm, model: str = "mock-1"
+    ) -> LlmUpstream:
         """The local mock LLM."""
         return cls(scope, id, gateway=gateway, base_url=mock.base_url, model=model)

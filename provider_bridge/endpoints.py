@@ -50,7 +50,8 @@ class Endpoint:
     instance_id: str = ""  # empty in registrations written before instance ids existed
 
     def client(self) -> AdminClient:
-        return AdminClient(self.admin_url, resolve_secret(self.admin_token_ref), owner=TERRAFORM)
+        token = resolve_secret(self.admin_token_ref, "Terraform's environment; export {name} where terraform runs")
+        return AdminClient(self.admin_url, token, owner=TERRAFORM)
 
 
 TERRAFORM = "terraform"  # the owner of what the provider creates: it changes nothing of another owner

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from lockgate.sdk._base import Name, StrictModel
+from lockgate.sdk._base import Name, SecretRef, StrictModel
 from lockgate.sdk.entities import GatewaySettings
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -140,3 +140,11 @@ class MockLlmRuntime(StrictModel):
         if (info.data.get("driver") == "docker") != (value is not None):
             raise ValueError("a docker mock needs a network (a docker gateway's `network`); a process mock takes none")
         return value
+
+
+class RemoteGateway(StrictModel):
+    """A gateway managed through its admin API from elsewhere: the provider's `gateway` block (`RemoteGateway`)."""
+
+    name: Name
+    admin_url: str = Field(pattern=r"^https?://", description="Its admin API, e.g. https://cp.eu.example:8001.")
+    admin_token_ref: SecretRef = Field(description="A secret reference to its admin token.")

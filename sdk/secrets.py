@@ -12,7 +12,8 @@ class SecretError(ValueError):
     """A reference could not be resolved. The message names the reference, never a value."""
 
 
-def resolve_secret(ref: str) -> str:
+def resolve_secret(ref: str, where: str = "the gateway's environment; export {name} before starting it") -> str:
+    """The secret `ref` names; `where` says, for an unset variable, whose environment it was looked for in."""
     match = SECRET_REF_PATTERN.match(ref)
     if not match:
         raise SecretError("the value is not a secret reference (not shown); use 'env:NAME' or 'file:PATH'")
@@ -20,7 +21,7 @@ def resolve_secret(ref: str) -> str:
     if scheme == "env":
         value = os.environ.get(target)
         if not value:
-            raise SecretError(f"{ref} is not set in the gateway's environment; export {target} before starting it")
+            raise SecretError(f"{ref} is not set in {where.format(name=target)}")
         return value
     try:
         value = Path(target).read_text().strip()

@@ -104,7 +104,11 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(
-        config: Path | None = None, data_dir: Path | None = None, token: str = "test-admin-token", workers: int = 1
+        config: Path | None = None,
+        data_dir: Path | None = None,
+        token: str = "test-admin-token",
+        workers: int = 1,
+        name: str | None = None,
     ) -> Gateway:
         data_dir = data_dir or tmp_path / "gateway"
         proxy, admin = free_port(), free_port()
@@ -125,6 +129,8 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
             args += ["--config", str(config)]
         if workers > 1:
             args += ["--workers", str(workers)]
+        if name is not None:
+            args += ["--name", name]
         process = lockgate(*args, log=tmp_path / f"gateway-{len(started)}.log")
         started.append(process)
         wait_healthy(f"http://127.0.0.1:{admin}/health", process)

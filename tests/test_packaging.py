@@ -70,6 +70,7 @@ def test_public_api_is_pinned() -> None:
         "Policy",
         "ProcessRuntime",
         "RateLimit",
+        "RemoteGateway",
         "Route",
     }
     for name in (

@@ -135,6 +135,7 @@ class GatewayResource(ProcessResource):
         if self.ports_taken(ctx.diagnostics, state):
             return None
         directory = gateway_dir(name)
+        new_directory = not directory.exists()
         directory.mkdir(parents=True, exist_ok=True)
         where = Placement(state["admin_port"], self._proxy_ports(state, spec.data_planes), directory, uuid.uuid4().hex)
         for token_file in (where.admin_token_file, where.cluster_token_file):
@@ -145,6 +146,8 @@ class GatewayResource(ProcessResource):
         except (DriverError, EngineUnavailable) as exc:
             ctx.diagnostics.add_error(f"Gateway '{name}' did not start", str(exc))
             self.ports_taken(ctx.diagnostics, state)  # name the port (and its holder) if that was why
+            if new_directory:
+                shutil.rmtree(directory, ignore_errors=True)  # nothing of a start that failed stays behind
             return None
         self._keep(state, where)
         state = self._started(state, started, where)

@@ -20,6 +20,7 @@ from lockgate.constructs import (
     MockLlm,
     Policy,
     RateLimit,
+    RemoteGateway,
     Route,
 )
 from lockgate.sdk import ConsumerRow
@@ -217,3 +218,19 @@ def test_consumer_set_rows_are_checked_at_synth_naming_file_line_and_field(tmp_p
         ConsumerSet.from_csv(stack, "customers", gateway=gateway, path=customers)
     with pytest.raises(ConstructValidationError, match=r"s/team: members item \[0\]: keys\[0\].expires_at: .*RFC 3339"):
         ConsumerSet(stack, "team", gateway=gateway, members=[{"name": "ops", "expires_at": "tomorrow"}])
+
+
+def test_a_remote_gateway_is_a_provider_block_and_entities_name_it(tmp_path: Path) -> None:
+    def build(stack: TerraformStack) -> None:
+        eu = RemoteGateway(stack, "eu", name="ai-eu", admin_url="https://cp.eu.example:8001", admin_token_ref="env:EU")
+        us = RemoteGateway(stack, "us", name="ai-us", admin_url="https://cp.us.example:8001", admin_token_ref="env:US")
+        for gateway in (eu, us):
+            gateway.add_consumer_group("gold")
+
+    doc = synth(tmp_path / "out", build)
+    (provider,) = doc["provider"]["lockgate"]
+    assert [g["name"] for g in provider["gateway"]] == ["ai-eu", "ai-us"]
+    assert sorted(r["gateway"] for r in resources(doc, "lockgate_consumer_group")) == ["ai-eu", "ai-us"]
+    stack = TerraformStack(App(outdir=str(tmp_path / "bad")), "s")
+    with pytest.raises(ConstructValidationError, match=r"s/eu: admin_token_ref: must be a secret reference"):
+        RemoteGateway(stack, "eu", admin_url="https://cp.eu.example:8001", admin_token_ref="hunter2-the-token")

@@ -168,3 +168,38 @@ def _listens(url: str) -> bool:
     except httpx.HTTPError:
         return False
     return True
+
+
+FAULTY = """
+variable "image" { default = "lockgate/runtime:latest" }
+variable "admin_port" { default = null }
+resource "lockgate_gateway" "gw" {
+  name       = "dock"
+  driver     = "docker"
+  image      = var.image
+  admin_port = var.admin_port
+}
+"""
+
+
+@pytest.mark.e2e
+def test_docker_faults_are_diagnostics_and_leave_nothing(project, engine) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    p = project(FAULTY)
+    missing = p.apply("-var", "image=lockgate/not-built:1", ok=(1,))
+    assert "'lockgate/not-built:1' is not on this Docker engine" in missing.stderr
+    assert "lockgate image build" in missing.stderr
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        taken = p.apply("-var", f"admin_port={port}", ok=(1,))
+        assert f"admin_port {port} is in use" in taken.stderr, taken.stderr
+
+    away = p.tf("apply", "-auto-approve", "-input=false", ok=(1,), env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert "Docker is not running, or not at unix:///nonexistent.sock" in away.stderr, away.stderr
+    assert "dockerd" in away.stderr
+    assert not engine.containers.list(all=True, filters={"label": "dev.lockgate.gateway=dock"})
+    assert not engine.networks.list(filters={"label": "dev.lockgate.gateway=dock"})
