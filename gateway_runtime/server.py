@@ -37,7 +37,6 @@ from lockgate.gateway_runtime.data_plane import ConfigSync, UsageShipper
 from lockgate.gateway_runtime.process import prepare_process
 from lockgate.gateway_runtime.worker import run_worker
 from lockgate.sdk import Health, ServeOptions
-from lockgate.sdk.api import DataPlanes
 
 log = logging.getLogger("lockgate")
 USAGE_FLUSH_INTERVAL_S = 1.0
@@ -102,76 +101,77 @@ async def _serve_control_plane(options: ServeOptions, data_dir: Path, instance_i
     control = ControlPlane.start(store, declared, data_dir, config_file)
     stop = asyncio.Event()
     loop = _signals(stop)
-    tasks: list[asyncio.Task[Any]] = []
-    cleanups: list[Callable[[], Coroutine[Any, Any, None]]] = []
-    cluster: Cluster | None = None
-    files: PublishedFiles | None = None
-    pool = UpstreamPool()
-    workers: WorkerSupervisor | None = None
-    data: DataPlane | None = None
+    async with contextlib.AsyncExitStack() as running:
+        running.callback(store.close)
+        running.callback(control.flush_usage.close)
+        running.callback(control.flush_usage)  # last: everything the workers logged is added up
+        cluster = await _sinks(options, data_dir, control, running)
+        identity = Health(status="ok", name=options.name, instance_id=instance_id)
+        listing = (lambda: cluster.listing(control.version)) if cluster else None
+        admin = _admin_server(
+            create_admin_app(control, token, identity, listing), options.admin_host, options.admin_port
+        )
+        reloads: set[asyncio.Task[None]] = set()
 
+        def reload_on_hup() -> None:  # without a file it only says so: never a kill
+            task = asyncio.create_task(_reload(control))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload_on_hup)
+        admin_task = asyncio.create_task(admin.serve())
+        flusher = asyncio.create_task(_flush_usage_forever(control))
+        running.callback(flusher.cancel)
+        serving = (
+            f"cluster port {options.cluster_port}"
+            if cluster
+            else f"proxy http://{options.proxy_host}:{options.proxy_port}"
+        )
+        log.info(
+            "lockgate %s serving: %s, admin http://%s:%d (config version %d)",
+            options.role,
+            serving,
+            options.admin_host,
+            options.admin_port,
+            control.version,
+        )
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({admin_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        admin.should_exit = True
+        await admin_task
+
+
+async def _sinks(
+    options: ServeOptions, data_dir: Path, control: ControlPlane, running: contextlib.AsyncExitStack
+) -> Cluster | None:
+    """Where each version goes, and what serves it: the proxy in this process (standalone), the published files
+    for `--workers` and for the cluster endpoint (a control plane, whose Cluster this answers)."""
+    pool = UpstreamPool()
+    running.push_async_callback(pool.close)
+    data = None
     if options.role == "standalone":  # the data plane here compiles every config first: it can refuse it
         data = DataPlane(compile_snapshot(control.config(), control.version, pool), pool, UsageLog(data_dir))
+        running.callback(data.usage.close)
         control.sinks.append(InProcess(data))
-        cleanups.append(lambda: _closed(data.usage.close) if data else _closed(lambda: None))
-    if options.role == "control-plane" or options.workers > 1:
-        files = PublishedFiles(data_dir, control.state.key_entries)
-        control.sinks.append(files)
-        await asyncio.to_thread(files.publish, control.config(), control.version)
-    if options.role == "control-plane":
-        assert files is not None
-        cluster_token = token_for(data_dir / "cluster-token", options.cluster_token_file, "cluster token")
-        cluster = Cluster(files, store.path, cluster_token)
-        cleanups.append(await _listen(cluster.app(), options.cluster_host, options.cluster_port))
-        cleanups.append(lambda: _closed(cluster.close))
-    elif options.workers > 1:
+    if options.role == "standalone" and options.workers == 1:
+        assert data is not None
+        running.push_async_callback(await _listen(data.server(), options.proxy_host, options.proxy_port))
+        return None
+    files = PublishedFiles(data_dir, control.state.key_entries)
+    control.sinks.append(files)
+    await asyncio.to_thread(files.publish, control.config(), control.version)
+    if options.role == "standalone":
         workers = WorkerSupervisor(options, data_dir)
-        tasks.append(asyncio.create_task(workers.supervise()))
-    elif data is not None:
-        cleanups.append(await _listen(data.server(), options.proxy_host, options.proxy_port))
-
-    def data_planes() -> DataPlanes:
-        assert cluster is not None and files is not None
-        statuses = cluster.data_planes.statuses(control.version, files.head)
-        return DataPlanes(config_version=control.version, config_hash=files.head, data_planes=statuses)
-
-    identity = Health(status="ok", name=options.name, instance_id=instance_id)
-    app = create_admin_app(control, token, identity, data_planes if cluster else None)
-    admin = _admin_server(app, options.admin_host, options.admin_port)
-    reloads: set[asyncio.Task[None]] = set()
-
-    def reload_on_hup() -> None:  # without a file it only says so: never a kill
-        task = asyncio.create_task(_reload(control))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
-
-    loop.add_signal_handler(signal.SIGHUP, reload_on_hup)
-    admin_task = asyncio.create_task(admin.serve())
-    tasks.append(asyncio.create_task(_flush_usage_forever(control)))
-    log.info(
-        "lockgate %s serving: %s admin http://%s:%d (config version %d)",
-        options.role,
-        f"cluster http://{options.cluster_host}:{options.cluster_port}"
-        if cluster
-        else f"proxy http://{options.proxy_host}:{options.proxy_port}",
-        options.admin_host,
-        options.admin_port,
-        control.version,
+        running.callback(workers.stop)
+        supervising = asyncio.create_task(workers.supervise())
+        running.callback(supervising.cancel)
+        return None
+    cluster = Cluster(
+        files, control.store.path, token_for(data_dir / "cluster-token", options.cluster_token_file, "cluster token")
     )
-    stopped = asyncio.create_task(stop.wait())
-    await asyncio.wait({admin_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    admin.should_exit = True
-    for task in tasks:
-        task.cancel()
-    if workers is not None:
-        workers.stop()
-    await admin_task
-    for cleanup in reversed(cleanups):
-        await cleanup()
-    await pool.close()
-    control.flush_usage()  # the workers have stopped too: everything they logged is added up
-    control.flush_usage.close()
-    store.close()
+    running.callback(cluster.close)
+    running.push_async_callback(await _listen(cluster.app(), options.cluster_host, options.cluster_port))
+    return cluster
 
 
 async def _serve_data_plane(options: ServeOptions, data_dir: Path, instance_id: str) -> None:
@@ -249,10 +249,6 @@ async def _listen(app: web.Application | web.Server, host: str, port: int) -> Ca
     await runner.setup()
     await web.TCPSite(runner, host, port, backlog=2048).start()
     return runner.cleanup
-
-
-async def _closed(close: Callable[[], None]) -> None:
-    close()
 
 
 async def _reload(control: ControlPlane) -> None:

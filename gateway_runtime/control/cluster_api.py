@@ -25,7 +25,7 @@ from lockgate.gateway_runtime import published
 from lockgate.gateway_runtime.control.sinks import PublishedFiles
 from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.control.usage_drain import add_lines
-from lockgate.sdk.api import DataPlaneReport, DataPlaneState, DataPlaneStatus
+from lockgate.sdk.api import DataPlaneReport, DataPlanes, DataPlaneState, DataPlaneStatus
 from pydantic import ValidationError
 
 log = logging.getLogger("lockgate.cluster")
@@ -36,7 +36,7 @@ CHUNK = 1 << 20
 LOST_AFTER_S = 3 * MAX_WAIT_S  # a data plane that has not asked for this long is reported lost
 
 
-class DataPlanes:
+class Reports:
     """Who has synced, what they serve and when they were last seen (in memory: they report again within
     `wait_s` of a control plane's restart)."""
 
@@ -63,7 +63,7 @@ class DataPlanes:
 
 class Cluster:
     def __init__(self, files: PublishedFiles, store_path: Path, token: str) -> None:
-        self.files, self.token, self.data_planes = files, token, DataPlanes()
+        self.files, self.token, self.reports = files, token, Reports()
         self._store = Store(store_path)  # its own connection: usage is added up in a thread
         self._news = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -86,6 +86,11 @@ class Cluster:
     def close(self) -> None:
         self._store.close()
 
+    def listing(self, version: int) -> DataPlanes:
+        """`GET /data-planes`: the control plane's version and what every data plane reported."""
+        head = self.files.head
+        return DataPlanes(config_version=version, config_hash=head, data_planes=self.reports.statuses(version, head))
+
     @web.middleware
     async def _authorized(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -106,7 +111,7 @@ class Cluster:
             report = DataPlaneReport.model_validate_json(await request.content.read(MAX_REPORT_BYTES))
         except ValidationError as exc:
             return _error(400, f"the data plane's report is not valid: {exc.errors()[0]['msg']}", "invalid_report")
-        self.data_planes.saw(report)
+        self.reports.saw(report)
         have = published.Position(report.base, report.config_hash, report.offset)
         deadline = time.monotonic() + min(report.wait_s, MAX_WAIT_S)
         while True:
