@@ -41,7 +41,12 @@ USAGE_BATCH_BYTES = 4 << 20
 
 
 class Refused(ValueError):
-    """The control plane's config cannot be served here: the message says why."""
+    """The control plane's config cannot be served here: the message says why. `keys_only` is its consumers and
+    keys when they can still be taken (the routes, upstreams and settings are what could not)."""
+
+    def __init__(self, message: str, keys_only: bytes | None = None) -> None:
+        super().__init__(message)
+        self.keys_only = keys_only
 
 
 def data_plane_id(data_dir: Path) -> str:
@@ -80,6 +85,7 @@ class ConfigSync:
             config_hash=s.at.head,
             base=s.at.base,
             offset=s.at.offset,
+            epoch=s.at.epoch,
             refused=s.refused,
             error=s.error,
             wait_s=WAIT_S,
@@ -97,8 +103,10 @@ class ConfigSync:
                         self.news.set()
                     elif response.status_code != 204:
                         raise httpx.HTTPStatusError(_message(response), request=response.request, response=response)
-                except httpx.HTTPError as exc:
-                    if self.state.reachable or failures == 0:
+                except Exception as exc:
+                    if not isinstance(exc, httpx.HTTPError):
+                        log.exception("the config sync failed; serving config version %d meanwhile", self.state.version)
+                    elif self.state.reachable or failures == 0:
                         log.warning(
                             "control plane %s: %s; serving config version %d meanwhile",
                             self.url,
@@ -119,11 +127,16 @@ class ConfigSync:
             int(response.headers["Lockgate-Base"]),
             response.headers["Lockgate-Config-Hash"],
             int(response.headers["Lockgate-Offset"]),
+            response.headers.get("Lockgate-Epoch", ""),
         )
         cut = int(response.headers["Lockgate-Published-Bytes"])
         body = response.content
         try:
-            version = self._install_whole(at, body[:cut], body[cut:]) if cut >= 0 else self._append(at, body)
+            if cut < 0:
+                version = self._append(at, body)
+            else:
+                version = self._install_whole(at, body[:cut], body[cut:])
+                self.state.refused = self.state.error = None
         except Refused as exc:
             log.error(
                 "refused config version %d from the control plane: %s; still serving version %d",
@@ -132,32 +145,56 @@ class ConfigSync:
                 self.state.version,
             )
             self.state.refused, self.state.error = at.base, str(exc)
-            return
+            if exc.keys_only is None:
+                return
+            version = self._install_keys_only(at, exc.keys_only, body[cut:])
         self.state.at, self.state.version = at, version
-        self.state.refused = self.state.error = None
 
     def _install_whole(self, at: published.Position, whole: bytes, journal: bytes) -> int:
         head, _, keys = whole.partition(b"\n")
         try:
             config = GatewayConfig.model_validate(orjson.loads(head)["config"])
-            resolve_auth(config)
             for line in keys.splitlines():
                 KeyEntry.from_json(orjson.loads(line))
-        except CompileError as exc:
-            raise Refused(str(exc.problem)) from None
         except (ValidationError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise Refused(f"the published config does not parse: {str(exc)[:300]}") from None
         version = _last_version(journal, at.base)
-        incoming = self.data_dir / (published.FILE + ".incoming")
-        incoming.write_bytes(whole)
-        published.journal(self.data_dir, at.base).write_bytes(journal)
-        published.install(self.data_dir, incoming, at.base)
+        try:
+            resolve_auth(config)
+        except CompileError as exc:
+            # its routes, upstreams and settings cannot be served here; its consumers and keys can, and must be
+            # (a key revoked since must stop working here too), beside the routes that keep serving
+            raise Refused(str(exc.problem), keys if self.state.version else None) from None
+        self._install(at, whole, journal)
         log.info("installed config version %d (whole; hash %s)", version, at.head)
         return version
 
+    def _install_keys_only(self, at: published.Position, keys: bytes, journal: bytes) -> int:
+        """The config served so far with the refused one's keys and journal, at the refused one's position (so
+        its key deltas keep coming). The head says so: a restart tries the whole config again."""
+        with open(self.data_dir / published.FILE, "rb") as source:
+            served = orjson.loads(source.readline())
+        head = {**served, "version": at.base, "hash": at.head, "epoch": at.epoch, "refused": self.state.error}
+        self._install(at, orjson.dumps(head) + b"\n" + keys, journal)
+        log.warning("serving the previous routes and upstreams with config version %d's consumers and keys", at.base)
+        return _last_version(journal, at.base)
+
+    def _install(self, at: published.Position, whole: bytes, journal: bytes) -> None:
+        """Journal, then config, each written aside and renamed into place (a worker reads a whole one or the
+        other, never one half written)."""
+        target = published.journal(self.data_dir, at.base)
+        incoming = target.with_suffix(".incoming")
+        incoming.write_bytes(journal)
+        os.replace(incoming, target)
+        config = self.data_dir / (published.FILE + ".incoming")
+        config.write_bytes(whole)
+        published.install(self.data_dir, config, at.base)
+
     def _append(self, at: published.Position, journal: bytes) -> int:
         version = _last_version(journal, self.state.version)
-        with open(published.journal(self.data_dir, at.base), "ab") as out:
+        with open(published.journal(self.data_dir, at.base), "r+b") as out:
+            out.truncate(self.state.at.offset)  # whatever an append that failed half way left is not ours
+            out.seek(self.state.at.offset)
             out.write(journal)
         return version
 
@@ -176,7 +213,9 @@ def _last_version(journal: bytes, default: int) -> int:
 
 
 def _held_position(data_dir: Path) -> tuple[published.Position, int]:
-    """What DATA_DIR holds from an earlier run: its position and last version (a torn last line is cut off)."""
+    """What DATA_DIR holds from an earlier run: its position and last version (a torn last line is cut off). A
+    config that was served with a refused one's keys reports no epoch: the control plane sends the refused config
+    whole again and it is tried again (the environment may have changed with the restart)."""
     at = published.position(data_dir)
     if at == published.NOTHING:
         return at, 0
@@ -186,7 +225,10 @@ def _held_position(data_dir: Path) -> tuple[published.Position, int]:
     if len(whole) != len(data):
         with open(path, "r+b") as out:
             out.truncate(len(whole))
-    return published.Position(at.base, at.head, len(whole)), _last_version(whole, at.base)
+    with open(data_dir / published.FILE, "rb") as source:
+        refused = "refused" in orjson.loads(source.readline())
+    epoch = "" if refused else at.epoch
+    return published.Position(at.base, at.head, len(whole), epoch), _last_version(whole, at.base)
 
 
 def _message(response: httpx.Response) -> str:

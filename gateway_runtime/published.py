@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -36,6 +37,7 @@ class Position(NamedTuple):
     base: int  # the version of the whole config
     head: str  # its config hash (`config_hash`)
     offset: int  # bytes of its journal, whole lines only
+    epoch: str = ""  # random per publish: a journal belongs to one publish, whatever its version and hash
 
 
 NOTHING = Position(0, "", 0)
@@ -55,7 +57,7 @@ def publish(data_dir: Path, config: GatewayConfig, version: int, keys: Iterable[
     """Publish a whole config; answers its config hash."""
     dumped = config.model_dump(mode="json", exclude={"consumers", "api_keys"})
     digest = config_hash(dumped)
-    head = orjson.dumps({"version": version, "hash": digest, "config": dumped})
+    head = orjson.dumps({"version": version, "hash": digest, "epoch": secrets.token_hex(8), "config": dumped})
     journal(data_dir, version).touch()
     temporary = (data_dir / FILE).with_suffix(".tmp")
     with open(temporary, "wb") as out:
@@ -83,7 +85,7 @@ def position(data_dir: Path) -> Position:
         size = journal(data_dir, base).stat().st_size
     except (OSError, ValueError, KeyError, TypeError):
         return NOTHING
-    return Position(base, str(head["hash"]), size)
+    return Position(base, str(head["hash"]), size, str(head.get("epoch", "")))
 
 
 def append_delta(data_dir: Path, base: int, version: int, delta: KeyDelta) -> None:
@@ -136,9 +138,11 @@ def read_deltas(data_dir: Path, base: int, offset: int) -> tuple[list[tuple[int,
     return deltas, offset + end
 
 
-def stamp(data_dir: Path) -> int:
-    """Changes whenever a new config is published (cheap enough to poll)."""
+def stamp(data_dir: Path) -> tuple[int, int, int]:
+    """Changes whenever a new config is published (cheap enough to poll): each publish is a new file (a new
+    inode), so two within one tick of the clock differ too. (0, 0, 0) when there is none."""
     try:
-        return (data_dir / FILE).stat().st_mtime_ns
+        status = (data_dir / FILE).stat()
     except FileNotFoundError:
-        return 0
+        return (0, 0, 0)
+    return (status.st_ino, status.st_mtime_ns, status.st_size)

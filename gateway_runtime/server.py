@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import signal
 import subprocess
@@ -82,9 +83,21 @@ def _admin_server(app: Any, host: str, port: int) -> _Uvicorn:
     return _Uvicorn(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"))
 
 
+def load_env_dir(directory: str) -> None:
+    """`--env-dir`: each file's contents into the environment under the file's name (workers inherit them)."""
+    try:
+        files = [path for path in Path(directory).iterdir() if path.is_file()]
+    except OSError as exc:
+        raise StartError(f"--env-dir {directory}: cannot read it: {exc.strerror}") from None
+    for path in files:
+        os.environ[path.name] = path.read_text().strip()
+
+
 async def serve(options: ServeOptions) -> None:
     data_dir = Path(options.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    if options.env_dir:
+        load_env_dir(options.env_dir)
     instance_id = options.instance_id or uuid.uuid4().hex
     if options.role == "data-plane":
         await _serve_data_plane(options, data_dir, instance_id)

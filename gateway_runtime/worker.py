@@ -45,7 +45,7 @@ async def run_worker(
             waiting.cancel()
         news.clear()
 
-    while (seen := published.stamp(data_dir)) == 0 and not stop.is_set():
+    while (seen := published.stamp(data_dir)) == (0, 0, 0) and not stop.is_set():
         await pause()
     if stop.is_set():
         return
@@ -64,11 +64,13 @@ async def run_worker(
         try:
             if current != seen:
                 seen = current
-                base, config, keys = published.read(data_dir)
+                new_base, config, keys = published.read(data_dir)
                 pool.open_sessions(config.upstreams)  # on the loop; the compile, O(keys), off it
-                snapshot, version, offset = await asyncio.to_thread(_compiled, data_dir, base, config, keys, pool)
+                snapshot, version, new_offset = await asyncio.to_thread(
+                    _compiled, data_dir, new_base, config, keys, pool
+                )
                 data.install(snapshot)
-                data.version = version
+                data.version, base, offset = version, new_base, new_offset  # only once it serves the new one
             while True:  # the journal's news, a bounded read at a time, serving in between
                 deltas, offset = published.read_deltas(data_dir, base, offset)
                 if not deltas:

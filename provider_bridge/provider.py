@@ -102,10 +102,10 @@ class LockgateProvider(iface.Provider):
                 answer = health(endpoint.admin_url + "/health")
                 if answer is None:
                     raise TransportError(f"{endpoint.admin_url}/health does not answer: is gateway '{gateway}' up?")
-                if answer.name and answer.name != gateway:
+                if answer.name != gateway:
                     raise WrongGateway(
-                        f"{endpoint.admin_url} is gateway '{answer.name}', not '{gateway}': fix the provider's "
-                        "gateway block (admin_url), or its name"
+                        f"{endpoint.admin_url} is gateway '{answer.name or '(no name)'}', not '{gateway}': fix the "
+                        f"provider's gateway block (admin_url), or start that gateway with --name {gateway}"
                     )
                 try:
                     client = self._clients[key] = endpoint.client()

@@ -112,6 +112,7 @@ class DataPlaneReport(StrictModel):
     )
     base: int = Field(default=0, ge=0, description="The version of the whole config it holds.")
     offset: int = Field(default=0, ge=0, description="How much of that config's key-delta journal it holds (bytes).")
+    epoch: str = Field(default="", max_length=64, description="Which publish of that version it holds.")
     refused: int | None = Field(default=None, description="A whole config it could not compile (it keeps serving).")
     error: str | None = Field(default=None, max_length=2000, description="Why, if it refused a config.")
     wait_s: float = Field(default=15.0, ge=0, le=30, description="How long to wait for news before answering 204.")

@@ -44,6 +44,11 @@ class ServeOptions(StrictModel):
         default=None, description="The control plane's cluster endpoint URL (data plane), e.g. http://cp:8005."
     )
     workers: int = Field(default=1, ge=1, le=64, description="Data-plane processes sharing the proxy port.")
+    env_dir: str | None = Field(
+        default=None,
+        description="Read each file in this directory into the environment at start (its name is the variable's): "
+        "secrets a config names as env:NAME, kept out of a container's configuration.",
+    )
     name: str | None = Field(default=None, description="The gateway's (or data plane's) name, reported by /health.")
     instance_id: str | None = Field(
         default=None, description="Reported by /health, so a starter can tell its process from another (random)."

@@ -41,11 +41,15 @@ class AiStudioStack(TerraformStack):
     def __init__(self, scope: Construct, env: Environment) -> None:
         name = f"ai-studio-{env.name}-{env.region}"
         super().__init__(scope, name)
+        mocked = os.environ.get(UPSTREAM_SWITCH, "openai") == "mock"
         runtime = DockerRuntime(
-            data_planes=env.data_planes, environment=env.name, region=env.region, pass_env=("OPENAI_API_KEY",)
+            data_planes=env.data_planes,
+            environment=env.name,
+            region=env.region,
+            pass_env=() if mocked else ("OPENAI_API_KEY",),  # the key the data planes resolve, from Terraform's env
         )
         gateway = Gateway(self, "gateway", name=name, runtime=runtime)
-        if os.environ.get(UPSTREAM_SWITCH, "openai") == "mock":
+        if mocked:
             mock = MockLlm(self, "mock-llm", name=f"{name}-mock", gateway=gateway)
             llm = LlmUpstream.mock(self, "openai", gateway=gateway, mock=mock, model=env.model)
         else:

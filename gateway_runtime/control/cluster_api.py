@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -64,7 +65,8 @@ class Reports:
 class Cluster:
     def __init__(self, files: PublishedFiles, store_path: Path, token: str) -> None:
         self.files, self.token, self.reports = files, token, Reports()
-        self._store = Store(store_path)  # its own connection: usage is added up in a thread
+        self._store = Store(store_path)  # its own connection: usage is added up in a thread, one batch at a time
+        self._adding = threading.Lock()
         self._news = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -107,12 +109,14 @@ class Cluster:
 
     # -- config ----------------------------------------------------------------------------------------------
     async def sync(self, request: web.Request) -> web.StreamResponse:
+        if (request.content_length or 0) > MAX_REPORT_BYTES:
+            return _error(413, f"a report is at most {MAX_REPORT_BYTES} bytes", "report_too_large")
         try:
-            report = DataPlaneReport.model_validate_json(await request.content.read(MAX_REPORT_BYTES))
+            report = DataPlaneReport.model_validate_json(await request.read())
         except ValidationError as exc:
             return _error(400, f"the data plane's report is not valid: {exc.errors()[0]['msg']}", "invalid_report")
         self.reports.saw(report)
-        have = published.Position(report.base, report.config_hash, report.offset)
+        have = published.Position(report.base, report.config_hash, report.offset, report.epoch)
         deadline = time.monotonic() + min(report.wait_s, MAX_WAIT_S)
         while True:
             news = self._news
@@ -135,6 +139,7 @@ class Cluster:
                 "Content-Type": "application/jsonl",
                 "Lockgate-Base": str(at.base),
                 "Lockgate-Config-Hash": at.head,
+                "Lockgate-Epoch": at.epoch,
                 "Lockgate-Offset": str(at.offset),
                 "Lockgate-Published-Bytes": str(len(full) if full is not None else -1),
             }
@@ -147,6 +152,10 @@ class Cluster:
         return response
 
     # -- usage -----------------------------------------------------------------------------------------------
+    def _add(self, file: str, start: int, lines: bytes) -> tuple[bool, int]:
+        with self._adding:
+            return add_lines(self._store, file, start, lines)
+
     async def usage(self, request: web.Request) -> web.Response:
         body = await request.read()
         head, _, lines = body.partition(b"\n")
@@ -155,7 +164,7 @@ class Cluster:
             file, start = f"{meta['data_plane']}/{meta['file']}", int(meta["start"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return _error(400, 'the first line must be {"data_plane", "file", "start"}', "invalid_usage")
-        added, offset = await asyncio.to_thread(add_lines, self._store, file, start, lines)
+        added, offset = await asyncio.to_thread(self._add, file, start, lines)
         return web.json_response({"offset": offset}, status=200 if added else 409)
 
 
@@ -169,10 +178,10 @@ def _news_for(
             with open(data_dir / published.FILE, "rb") as source:
                 head = source.readline()
                 parsed = orjson.loads(head)
-                base, digest = int(parsed["version"]), str(parsed["hash"])
-                if base == refused:
-                    return None
-                same = (base, digest) == (have.base, have.head)
+                base, digest, epoch = int(parsed["version"]), str(parsed["hash"]), str(parsed.get("epoch", ""))
+                if base == refused and have.base != base:
+                    return None  # it could not serve this one and holds nothing of it: wait for the next
+                same = (base, digest, epoch) == (have.base, have.head, have.epoch)
                 full = None if same else head + source.read()
                 with open(published.journal(data_dir, base), "rb") as journal:
                     journal.seek(have.offset if same else 0)
@@ -184,7 +193,7 @@ def _news_for(
         lines = lines[: lines.rfind(b"\n") + 1]
         if full is None and not lines:
             return None
-        return published.Position(base, digest, (have.offset if same else 0) + len(lines)), full, lines
+        return published.Position(base, digest, (have.offset if same else 0) + len(lines), epoch), full, lines
 
 
 def _error(status: int, message: str, code: str) -> web.Response:

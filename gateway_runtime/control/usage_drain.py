@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 from lockgate.gateway_runtime.control.store import Store
-from lockgate.gateway_runtime.data.usage import RECENT_PER_CONSUMER, Delta
+from lockgate.gateway_runtime.data.usage import MAX_TOKENS, RECENT_PER_CONSUMER, Delta
 from lockgate.gateway_runtime.data.usage_log import DIRECTORY, held, read_records, written
 
 log = logging.getLogger("lockgate.usage")
@@ -85,6 +85,9 @@ def _add_up(data: bytes, name: str, deltas: dict[str, Delta], recent: dict[str, 
     for line in data.splitlines():
         try:
             consumer, at, route, model, stream, status, prompt, completion, total = orjson.loads(line)
+            counts = (prompt, completion, total)
+            if not isinstance(consumer, str) or not all(type(n) is int and 0 <= n <= MAX_TOKENS for n in counts):
+                raise ValueError("not a usage record")
         except (orjson.JSONDecodeError, ValueError, TypeError):
             log.error("skipping an unreadable usage record in %s", name)
             continue

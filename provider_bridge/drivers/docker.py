@@ -8,8 +8,9 @@
               lockgate-NAME-dp-I          `serve --role data-plane`; proxy on 127.0.0.1:PROXY_PORT_I
 
 Every object is labelled with the gateway's name (and environment and region), which is how status and stop find
-them. Tokens are made on the host (the gateway's directory under LOCKGATE_HOME) and copied into the containers
-before they start; they are never in a command line, an environment variable or Terraform state. Load balancing in
+them. Tokens are made on the host (the gateway's directory under LOCKGATE_HOME) and, like the `pass_env` secrets,
+copied into the containers as files before they start (`serve --env-dir` reads the secrets into the environment):
+never in a command line, the container's configuration (`docker inspect`) or Terraform state. Load balancing in
 front of the data planes belongs to the platform: each data plane has its own port.
 """
 
@@ -17,28 +18,30 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from docker import DockerClient
-from docker.errors import APIError, ImageNotFound, NotFound
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from lockgate.provider_bridge.docker_engine import connect
 from lockgate.provider_bridge.drivers.base import DriverError, Placement, Started
 from lockgate.provider_bridge.drivers.process import port_holder
 from lockgate.sdk import GatewayRuntime, ServeOptions
 
+log = logging.getLogger("lockgate.docker")
 LABEL = "dev.lockgate.gateway"
 DATA = "/var/lib/lockgate/data"
 SECRETS = "/run/lockgate"
 UID = 10001  # the image's `lockgate` user
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10
+STOP_TIMEOUT_S = 30  # a data plane finishes what it serves and hands in its last usage before it exits
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class DockerGateway:
     workers: int = 1
     host: str = "127.0.0.1"
     labels: dict[str, str] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)  # handed to the data planes (upstream secrets)
+    env: dict[str, str] = field(default_factory=dict)  # handed to the data planes as files (upstream secrets)
     instance_id: str = ""
 
     @property
@@ -75,9 +78,14 @@ def _labels(gateway: DockerGateway, role: str, index: int | None = None) -> dict
 
 
 def _tokens_archive(tokens: dict[str, str]) -> bytes:
-    """A tar of SECRETS/NAME files owned by the image's user, mode 0600, for put_archive."""
+    """A tar of SECRETS/NAME files (NAME may be `env/VARIABLE`) owned by the image's user, mode 0600, for
+    put_archive."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
+        if any(name.startswith("env/") for name in tokens):
+            folder = tarfile.TarInfo("env")
+            folder.type, folder.mode, folder.uid, folder.gid = tarfile.DIRTYPE, 0o700, UID, UID
+            tar.addfile(folder)
         for name, token in tokens.items():
             data = token.encode()
             info = tarfile.TarInfo(name)
@@ -147,7 +155,6 @@ class DockerDriver:
         volume: str,
         labels: dict[str, str],
         tokens: dict[str, str],
-        env: dict[str, str],
         made: list[Any],
     ) -> Container:
         _remove_container(self.client, name)  # a stopped leftover of an earlier start would hold the name
@@ -157,7 +164,6 @@ class DockerDriver:
             name=name,
             hostname=name,
             labels=labels,
-            environment=env,
             ports=ports,
             volumes={volume: {"bind": DATA, "mode": "rw"}},
             network=gateway.network,
@@ -194,7 +200,6 @@ class DockerDriver:
             volume,
             _labels(gateway, "control-plane"),
             {"admin-token": admin_token, "cluster-token": cluster_token},
-            {},
             made,
         )
         url = f"http://{gateway.host}:{gateway.admin_port}/health"
@@ -211,8 +216,10 @@ class DockerDriver:
             cluster_token_file=f"{SECRETS}/cluster-token",
             workers=gateway.workers,
             name=name,
+            env_dir=f"{SECRETS}/env" if gateway.env else None,
         )
         volume = self._volume(name, gateway, "data-plane", made)
+        secrets = {"cluster-token": cluster_token, **{f"env/{k}": v for k, v in gateway.env.items()}}
         self._run(
             gateway,
             name,
@@ -220,8 +227,7 @@ class DockerDriver:
             {"8000/tcp": (gateway.host, gateway.proxy_ports[index])},
             volume,
             _labels(gateway, "data-plane", index),
-            {"cluster-token": cluster_token},
-            gateway.env,
+            secrets,  # the upstream secrets as files: not in the container's configuration (`docker inspect`)
             made,
         )
 
@@ -244,11 +250,11 @@ class DockerDriver:
                     self._wait_data_plane(gateway, index)
                 except BaseException:
                     for thing in reversed(made):
-                        if isinstance(thing, Container):
-                            _remove(thing)
+                        _remove(thing)
                     raise
         for index in sorted((i for i in running if i >= wanted), reverse=True):
-            self._remove_data_plane(gateway, index)
+            # its volume stays (until destroy): usage it could not hand in yet is handed in if it comes back
+            _remove_container(self.client, gateway.data_plane(index))
 
     def replace_data_planes(self, gateway: DockerGateway, cluster_token: str) -> None:
         """A new image, workers or environment: each data plane in turn is stopped (it finishes what it serves),
@@ -256,17 +262,37 @@ class DockerDriver:
         for index in range(len(gateway.proxy_ports)):
             _remove_container(self.client, gateway.data_plane(index))
             made: list[Any] = []
-            self._start_data_plane(gateway, index, cluster_token, made)
-            self._wait_data_plane(gateway, index)
+            try:
+                self._start_data_plane(gateway, index, cluster_token, made)
+                self._wait_data_plane(gateway, index)
+            except BaseException:
+                for thing in made:
+                    if isinstance(thing, Container):
+                        _remove(thing)  # not a container restarting forever on an image that does not start
+                raise
 
-    def replace_control_plane(self, gateway: DockerGateway, admin_token: str, cluster_token: str) -> None:
+    def ensure_control_plane(self, gateway: DockerGateway, admin_token: str, cluster_token: str, new: bool) -> None:
+        """The control plane running: started again if it stopped, made anew if it is gone or `new` (an image)."""
+        try:
+            container = self.client.containers.get(gateway.control_plane)
+        except NotFound:
+            container = None
+        if container is not None and container.status == "running" and not new:
+            return
+        if container is not None and not new:
+            container.start()
+            url = f"http://{gateway.host}:{gateway.admin_port}/health"
+            _wait(container, lambda: _answers(url, gateway.instance_id), f"control plane of gateway '{gateway.name}'")
+            return
         _remove_container(self.client, gateway.control_plane)
-        self._start_control_plane(gateway, admin_token, cluster_token, [])
-
-    def _remove_data_plane(self, gateway: DockerGateway, index: int) -> None:
-        _remove_container(self.client, gateway.data_plane(index))
-        with contextlib.suppress(NotFound):
-            _remove(self.client.volumes.get(gateway.data_plane(index)))
+        made: list[Any] = []
+        try:
+            self._start_control_plane(gateway, admin_token, cluster_token, made)
+        except BaseException:
+            for thing in made:
+                if isinstance(thing, Container):
+                    _remove(thing)
+            raise
 
     # -- status and stop -----------------------------------------------------------------------------------------
     def control_plane_running(self, name: str) -> bool:
@@ -283,14 +309,20 @@ class DockerDriver:
         return found
 
     def stop(self, name: str, keep_volume: bool = False) -> None:
-        """Remove the gateway's containers and network, and its volumes unless `keep_volume` (then only the
-        control plane's store stays)."""
-        for container in self.client.containers.list(all=True, filters={"label": f"{LABEL}={name}"}):
+        """Remove the gateway's containers (data planes first: they hand in their last usage to the control plane
+        as they stop), its network (and anything else still attached to it), and its volumes unless `keep_volume`
+        (then only the control plane's store stays)."""
+        containers = self.client.containers.list(all=True, filters={"label": f"{LABEL}={name}"})
+        for container in sorted(containers, key=lambda c: c.labels.get("dev.lockgate.role") == "control-plane"):
             _remove(container)
         for volume in self.client.volumes.list(filters={"label": f"{LABEL}={name}"}):
             if not (keep_volume and volume.name == f"lockgate-{name}-store"):
                 _remove(volume)
         for network in self.client.networks.list(filters={"label": f"{LABEL}={name}"}):
+            network.reload()
+            for attached in network.containers:  # e.g. a docker lockgate_mock_llm
+                with contextlib.suppress(APIError):
+                    network.disconnect(attached, force=True)
             _remove(network)
 
 
@@ -316,7 +348,7 @@ def _wait(container: Container, ready: Callable[[], bool], what: str) -> None:
         if ready():
             return
         container.reload()
-        if container.status in ("exited", "dead"):
+        if container.status in ("exited", "dead", "restarting"):
             raise DriverError(f"the {what} exited ({container.attrs['State'].get('ExitCode')}):\n{_logs(container)}")
         time.sleep(0.1)
     raise DriverError(f"the {what} was not ready after {START_TIMEOUT_S:.0f}s:\n{_logs(container)}")
@@ -352,22 +384,42 @@ def _remove_container(client: DockerClient, name: str) -> None:
 
 
 def _remove(thing: Any) -> None:
+    """Remove a container (stopped first: SIGTERM, it finishes what it serves), volume or network; best effort, so
+    one that cannot be removed does not keep the others (or the error that led here) from being seen."""
     try:
         if isinstance(thing, Container):
             thing.reload()
             if thing.status == "running":
-                thing.stop(timeout=STOP_TIMEOUT_S)  # SIGTERM: it finishes what it serves first
+                thing.stop(timeout=STOP_TIMEOUT_S)
             thing.remove(force=True)
         else:
             thing.remove()
     except NotFound:
         pass
+    except APIError as exc:
+        log.warning("could not remove %s: %s", getattr(thing, "name", thing), exc.explanation or exc)
 
 
 def environment_of(names: list[str]) -> dict[str, str]:
-    """The values of `names` in the provider's environment (the ones that are set): upstream secrets a data plane
-    resolves by `env:NAME`, without their values ever entering configuration or state."""
-    return {name: os.environ[name] for name in names if name in os.environ}
+    """The values of `names` in the provider's environment: upstream secrets a data plane resolves by `env:NAME`,
+    without their values ever entering configuration or state. DriverError naming any that is not set."""
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        raise DriverError(
+            f"pass_env: {', '.join(missing)} not set in Terraform's environment; export them where terraform runs "
+            "(or leave them out of pass_env)"
+        )
+    return {name: os.environ[name] for name in names}
+
+
+@contextlib.contextmanager
+def _engine_errors(action: str) -> Iterator[None]:
+    """The Engine's errors as DriverError, saying what was being done."""
+    try:
+        yield
+    except DockerException as exc:
+        reason = getattr(exc, "explanation", None) or str(exc)
+        raise DriverError(f"{action}: the Docker engine answered: {reason}") from None
 
 
 class DockerGateways:
@@ -396,28 +448,34 @@ class DockerGateways:
         )
 
     def start(self, spec: GatewayRuntime, where: Placement) -> Started:
-        self.docker.start(
-            self._gateway(spec, where), where.admin_token_file.read_text(), where.cluster_token_file.read_text()
-        )
+        gateway = self._gateway(spec, where)
+        with _engine_errors(f"starting gateway '{spec.name}'"):
+            self.docker.start(gateway, where.admin_token_file.read_text(), where.cluster_token_file.read_text())
         return self._started(spec, where)
 
     def running(self, spec: GatewayRuntime, pid: int) -> int | None:
-        if not self.docker.control_plane_running(spec.name):
-            return None
-        return sum(1 for status in self.docker.data_planes(spec.name).values() if status == "running")
+        """None when nothing of the gateway exists; else its running data planes, or 0 while its control plane is
+        down (so the plan updates it in place, and the data planes keep serving meanwhile)."""
+        with _engine_errors(f"looking at gateway '{spec.name}'"):
+            data_planes = self.docker.data_planes(spec.name)
+            if not self.docker.control_plane_running(spec.name):
+                return 0 if data_planes else None
+            return sum(1 for status in data_planes.values() if status == "running")
 
     def update(self, old: GatewayRuntime, new: GatewayRuntime, where: Placement, pid: int) -> Started:
         gateway = self._gateway(new, where)
-        cluster_token = where.cluster_token_file.read_text()
-        if old.image != new.image:  # the control plane too; the data planes serve meanwhile
-            self.docker.replace_control_plane(gateway, where.admin_token_file.read_text(), cluster_token)
-        if (old.image, old.workers, old.pass_env) != (new.image, new.workers, new.pass_env):
-            self.docker.replace_data_planes(gateway, cluster_token)
-        self.docker.scale(gateway, cluster_token)
+        admin_token, cluster_token = where.admin_token_file.read_text(), where.cluster_token_file.read_text()
+        with _engine_errors(f"updating gateway '{new.name}'"):
+            # a new image replaces the control plane too; the data planes serve meanwhile
+            self.docker.ensure_control_plane(gateway, admin_token, cluster_token, new=old.image != new.image)
+            if (old.image, old.workers, old.pass_env) != (new.image, new.workers, new.pass_env):
+                self.docker.replace_data_planes(gateway, cluster_token)
+            self.docker.scale(gateway, cluster_token)
         return self._started(new, where)
 
     def stop(self, spec: GatewayRuntime, pid: int) -> None:
-        self.docker.stop(spec.name, keep_volume=spec.keep_volume)
+        with _engine_errors(f"removing gateway '{spec.name}'"):
+            self.docker.stop(spec.name, keep_volume=spec.keep_volume)
 
 
 # -- the mock LLM as a container on a gateway's network ------------------------------------------------------------

@@ -217,10 +217,13 @@ class GatewayResource(ProcessResource):
         except EngineUnavailable as exc:
             ctx.diagnostics.add_warning(f"Gateway '{spec.name}' cannot be running: {exc}", "Apply starts it again.")
             return None
-        if running is None or not endpoints.is_registered_process(
-            endpoint, endpoints.health(endpoint.admin_url + "/health")
-        ):
-            return None  # stopped behind Terraform's back: plan to start it again
+        if running is None:
+            return None  # stopped or removed behind Terraform's back: plan to start it again
+        if not endpoints.is_registered_process(endpoint, endpoints.health(endpoint.admin_url + "/health")):
+            if spec.driver != "docker":
+                return None
+            # its control plane is down while data planes serve: the plan updates it in place (no new ports)
+            return {**current, "data_planes": 0, "data_plane_states": []}
         state = {**current, "data_plane_states": self._data_plane_states(spec, endpoint)}
         if spec.driver == "docker" and running < spec.data_planes:
             state["data_planes"] = running  # the plan shows it, and apply starts the missing ones

@@ -214,7 +214,13 @@ def test_a_config_a_data_plane_cannot_serve_is_refused_whole_and_reported(cluste
 
     until(refused)
     assert dp.chat().status_code == 200, "the previous config keeps serving"
+    assert dp.chat().json()["model"] == "mock-1"
+    with cp.admin() as admin:  # but a key revoked meanwhile stops working there too
+        admin.api_keys.delete("alice-key")
+    until(lambda: dp.chat().status_code == 401, timeout=5)
+    assert refused(), "and it still says it refuses the config"
     with cp.admin() as admin:
+        admin.api_keys.create(ApiKeyCreate(name="alice-key", consumer="alice", key=KEY))
         admin.upstreams.update(LlmUpstream(name="mock", base_url=mock_llm, model="mock-2"))
     until(in_sync(cp, 1))
     until(lambda: dp.chat().json()["model"] == "mock-2", timeout=2)
