@@ -199,14 +199,19 @@ async def _serve_data_plane(options: ServeOptions, data_dir: Path, instance_id: 
     else:
         log.info("no config in %s yet: the proxy listens once %s sends one", data_dir, options.control_plane)
     shipper = UsageShipper(options.control_plane, token, data_dir, sync.id)
-    tasks = [asyncio.create_task(sync.run(stop)), asyncio.create_task(shipper.run(stop))]  # cancelled at the end
+    tasks = [  # cancelled at the end; any of them ending before is a failure
+        asyncio.create_task(sync.run(stop), name="the config sync"),
+        asyncio.create_task(shipper.run(stop), name="the usage shipper"),
+    ]
     workers: WorkerSupervisor | None = None
     proxy = None
     if options.workers > 1:
         workers = WorkerSupervisor(options, data_dir)
         tasks.append(asyncio.create_task(workers.supervise()))
     else:
-        proxy = asyncio.create_task(run_worker(data_dir, options.proxy_host, options.proxy_port, stop, sync.news))
+        proxy = asyncio.create_task(
+            run_worker(data_dir, options.proxy_host, options.proxy_port, stop, sync.news), name="the proxy"
+        )
     status = await _listen(_status_app(sync, options.name, instance_id), options.admin_host, options.admin_port)
     log.info(
         "lockgate data plane %s: proxy http://%s:%d status http://%s:%d, syncing from %s",
@@ -217,15 +222,20 @@ async def _serve_data_plane(options: ServeOptions, data_dir: Path, instance_id: 
         options.admin_port,
         options.control_plane,
     )
-    await stop.wait()
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({stopped, *tasks, *([proxy] if proxy else [])}, return_when=asyncio.FIRST_COMPLETED)
+    failed = None if stop.is_set() else next(t for t in (*tasks, proxy) if t is not None and t.done())
+    stop.set()
     for task in tasks:
         task.cancel()
     if workers is not None:
         workers.stop()
-    if proxy is not None:
+    if proxy is not None and failed is not proxy:
         await proxy  # it stops on `stop`, after its connections
     await status()
     shipper.ship_now()  # what the workers logged last, if the control plane is there to take it
+    if failed is not None:  # a part that must run forever ended: exit non-zero, and let the supervisor restart us
+        raise StartError(f"the data plane stopped: {failed.get_name()} ended ({failed.exception()!r})")
 
 
 def _status_app(sync: ConfigSync, name: str | None, instance_id: str) -> web.Application:
@@ -254,8 +264,10 @@ def _status_app(sync: ConfigSync, name: str | None, instance_id: str) -> web.App
 
 
 async def _listen(app: web.Application | web.Server, host: str, port: int) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Serve `app`; answers its cleanup. An Application (status, cluster endpoint) gives its requests 2 s at
+    shutdown (long polls are only waiting); the proxy's keep their default, to finish what they stream."""
     runner: web.BaseRunner = (
-        web.AppRunner(app, handle_signals=False, access_log=None)
+        web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
         if isinstance(app, web.Application)
         else web.ServerRunner(app, handle_signals=False)
     )
