@@ -127,7 +127,7 @@ class DataPlaneStatus(DataPlaneReport):
     last_seen: float = Field(description="Unix time of its last sync.")
     state: DataPlaneState = Field(
         description="in_sync: serves the control plane's version; behind: an older one; error: it refused a config "
-        "and serves its previous one; lost: not seen for 90 s."
+        "and serves its previous one (with the new consumers and keys); lost: not seen for 90 s (listed for 10 min)."
     )
 
 

@@ -35,6 +35,7 @@ MAX_REPORT_BYTES = 64 << 10
 MAX_USAGE_BYTES = 8 << 20
 CHUNK = 1 << 20
 LOST_AFTER_S = 3 * MAX_WAIT_S  # a data plane that has not asked for this long is reported lost
+FORGET_AFTER_S = 10 * 60  # and after this long it is gone (scaled down, replaced): no longer listed
 
 
 class Reports:
@@ -49,6 +50,8 @@ class Reports:
 
     def statuses(self, version: int, head: str) -> list[DataPlaneStatus]:
         now = time.time()
+        for gone in [id for id, (_, seen) in self._seen.items() if now - seen > FORGET_AFTER_S]:
+            del self._seen[gone]
         out = []
         for report, seen in sorted(self._seen.values(), key=lambda item: item[0].id):
             state: DataPlaneState
