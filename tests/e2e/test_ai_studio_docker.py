@@ -4,6 +4,7 @@ mock LLM (the documented switch), each called with the OpenAI SDK, then destroye
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
@@ -22,9 +23,9 @@ def test_two_regions_side_by_side_on_docker(
     monkeypatch.setenv("LOCKGATE_AI_STUDIO_UPSTREAM", "mock")
     engine = docker.from_env()
     try:
-        for stack in STACKS:
-            deployed = lockgate(project, "deploy", stack, "--auto-approve")
-            assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        with ThreadPoolExecutor(len(STACKS)) as pool:  # side by side: deployed at the same time
+            for deployed in pool.map(lambda stack: lockgate(project, "deploy", stack, "--auto-approve"), STACKS):
+                assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         urls = {}
         for stack in STACKS:
             urls[stack] = lockgate(project, "output", stack, "proxy_url").stdout
@@ -43,8 +44,8 @@ def test_two_regions_side_by_side_on_docker(
         }
         assert regions == {"us", "eu"}
     finally:
-        for stack in STACKS:
-            destroyed = lockgate(project, "destroy", stack, "--auto-approve")
-            assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
+        with ThreadPoolExecutor(len(STACKS)) as pool:
+            for destroyed in pool.map(lambda stack: lockgate(project, "destroy", stack, "--auto-approve"), STACKS):
+                assert destroyed.returncode == 0, destroyed.stdout + destroyed.stderr
     for stack in STACKS:
         assert not engine.containers.list(all=True, filters={"label": f"dev.lockgate.gateway={stack}"})

@@ -53,6 +53,9 @@ class DataPlane:
     def status(self) -> dict[str, Any]:
         return dict(httpx.get(self.status_url + "/status").json())
 
+    def models(self) -> httpx.Response:  # served once the route is: no usage is counted for it
+        return httpx.get(self.proxy_url + "/v1/models", headers={"Authorization": f"Bearer {KEY}"})
+
     def chat(self, key: str = KEY) -> httpx.Response:
         return httpx.post(
             self.proxy_url + "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"}
@@ -149,6 +152,8 @@ def test_data_planes_serve_the_control_planes_config_and_hand_in_their_usage(clu
         listed = admin.data_planes()
     assert {d.name for d in listed.data_planes} == {"dp-one", "dp-two"}
     assert {(d.version, d.config_hash) for d in listed.data_planes} == {(listed.config_version, listed.config_hash)}
+    # in sync = the files are in place; the workers serve them within their next look (0.25 s)
+    until(lambda: one.models().status_code == 200 and two.models().status_code == 200, timeout=5)
 
     for dp in (one, two):
         client = openai.OpenAI(base_url=dp.proxy_url + "/v1", api_key=KEY, max_retries=0)
