@@ -108,7 +108,7 @@ class DockerDriver:
     def start(self, gateway: DockerGateway, admin_token: str, cluster_token: str) -> None:
         """Start the whole gateway and wait until its control plane and every data plane answer; on any failure
         remove what this start made (the store volume, if it was there before, stays) and raise DriverError."""
-        self._image(gateway.image)
+        self.require_image(gateway.image)
         made: list[Any] = []
         try:
             self._network(gateway, made)
@@ -119,10 +119,10 @@ class DockerDriver:
                 self._wait_data_plane(gateway, index)
         except BaseException:
             for thing in reversed(made):
-                _remove(thing)
+                remove(thing)
             raise
 
-    def _image(self, image: str) -> None:
+    def require_image(self, image: str) -> None:
         try:
             self.client.images.get(image)
         except ImageNotFound:
@@ -157,7 +157,7 @@ class DockerDriver:
         tokens: dict[str, str],
         made: list[Any],
     ) -> Container:
-        _remove_container(self.client, name)  # a stopped leftover of an earlier start would hold the name
+        remove_container(self.client, name)  # a stopped leftover of an earlier start would hold the name
         container = self.client.containers.create(
             gateway.image,
             options.args(),
@@ -175,7 +175,7 @@ class DockerDriver:
         try:
             container.start()
         except APIError as exc:
-            raise DriverError(_start_failure(name, exc, ports)) from None
+            raise DriverError(start_failure(name, exc, ports)) from None
         return container
 
     def _start_control_plane(
@@ -203,7 +203,7 @@ class DockerDriver:
             made,
         )
         url = f"http://{gateway.host}:{gateway.admin_port}/health"
-        _wait(container, lambda: _answers(url, gateway.instance_id), f"control plane of gateway '{gateway.name}'")
+        wait_ready(container, lambda: _answers(url, gateway.instance_id), f"control plane of gateway '{gateway.name}'")
 
     def _start_data_plane(self, gateway: DockerGateway, index: int, cluster_token: str, made: list[Any]) -> None:
         name = gateway.data_plane(index)
@@ -234,7 +234,7 @@ class DockerDriver:
     def _wait_data_plane(self, gateway: DockerGateway, index: int) -> None:
         container = self.client.containers.get(gateway.data_plane(index))
         url = f"http://{gateway.host}:{gateway.proxy_ports[index]}/"
-        _wait(container, lambda: _listens(url), f"data plane {container.name}")
+        wait_ready(container, lambda: listens(url), f"data plane {container.name}")
 
     # -- in place ------------------------------------------------------------------------------------------------
     def scale(self, gateway: DockerGateway, cluster_token: str) -> None:
@@ -250,17 +250,17 @@ class DockerDriver:
                     self._wait_data_plane(gateway, index)
                 except BaseException:
                     for thing in reversed(made):
-                        _remove(thing)
+                        remove(thing)
                     raise
         for index in sorted((i for i in running if i >= wanted), reverse=True):
             # its volume stays (until destroy): usage it could not hand in yet is handed in if it comes back
-            _remove_container(self.client, gateway.data_plane(index))
+            remove_container(self.client, gateway.data_plane(index))
 
     def replace_data_planes(self, gateway: DockerGateway, cluster_token: str) -> None:
         """A new image, workers or environment: each data plane in turn is stopped (it finishes what it serves),
         then started again from the same volume, so it serves its last config at once."""
         for index in range(len(gateway.proxy_ports)):
-            _remove_container(self.client, gateway.data_plane(index))
+            remove_container(self.client, gateway.data_plane(index))
             made: list[Any] = []
             try:
                 self._start_data_plane(gateway, index, cluster_token, made)
@@ -268,7 +268,7 @@ class DockerDriver:
             except BaseException:
                 for thing in made:
                     if isinstance(thing, Container):
-                        _remove(thing)  # not a container restarting forever on an image that does not start
+                        remove(thing)  # not a container restarting forever on an image that does not start
                 raise
 
     def ensure_control_plane(self, gateway: DockerGateway, admin_token: str, cluster_token: str, new: bool) -> None:
@@ -282,16 +282,18 @@ class DockerDriver:
         if container is not None and not new:
             container.start()
             url = f"http://{gateway.host}:{gateway.admin_port}/health"
-            _wait(container, lambda: _answers(url, gateway.instance_id), f"control plane of gateway '{gateway.name}'")
+            wait_ready(
+                container, lambda: _answers(url, gateway.instance_id), f"control plane of gateway '{gateway.name}'"
+            )
             return
-        _remove_container(self.client, gateway.control_plane)
+        remove_container(self.client, gateway.control_plane)
         made: list[Any] = []
         try:
             self._start_control_plane(gateway, admin_token, cluster_token, made)
         except BaseException:
             for thing in made:
                 if isinstance(thing, Container):
-                    _remove(thing)
+                    remove(thing)
             raise
 
     # -- status and stop -----------------------------------------------------------------------------------------
@@ -314,16 +316,16 @@ class DockerDriver:
         (then only the control plane's store stays)."""
         containers = self.client.containers.list(all=True, filters={"label": f"{LABEL}={name}"})
         for container in sorted(containers, key=lambda c: c.labels.get("dev.lockgate.role") == "control-plane"):
-            _remove(container)
+            remove(container)
         for volume in self.client.volumes.list(filters={"label": f"{LABEL}={name}"}):
             if not (keep_volume and volume.name == f"lockgate-{name}-store"):
-                _remove(volume)
+                remove(volume)
         for network in self.client.networks.list(filters={"label": f"{LABEL}={name}"}):
             network.reload()
             for attached in network.containers:  # e.g. a docker lockgate_mock_llm
                 with contextlib.suppress(APIError):
                     network.disconnect(attached, force=True)
-            _remove(network)
+            remove(network)
 
 
 def _answers(url: str, instance_id: str) -> bool:
@@ -334,7 +336,7 @@ def _answers(url: str, instance_id: str) -> bool:
     return answer.status_code == 200 and (not instance_id or answer.json().get("instance_id") == instance_id)
 
 
-def _listens(url: str) -> bool:
+def listens(url: str) -> bool:
     try:
         httpx.get(url, timeout=1.0)
     except httpx.HTTPError:
@@ -342,7 +344,7 @@ def _listens(url: str) -> bool:
     return True
 
 
-def _wait(container: Container, ready: Callable[[], bool], what: str) -> None:
+def wait_ready(container: Container, ready: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if ready():
@@ -361,7 +363,7 @@ def _logs(container: Container, lines: int = 15) -> str:
         return "(no logs)"
 
 
-def _start_failure(name: str, exc: APIError, ports: dict[str, tuple[str, int]]) -> str:
+def start_failure(name: str, exc: APIError, ports: dict[str, tuple[str, int]]) -> str:
     reason = str(exc.explanation or exc)
     if "port is already allocated" in reason or "address already in use" in reason:
         taken = [
@@ -375,15 +377,15 @@ def _start_failure(name: str, exc: APIError, ports: dict[str, tuple[str, int]]) 
     return f"container {name} did not start: {reason}"
 
 
-def _remove_container(client: DockerClient, name: str) -> None:
+def remove_container(client: DockerClient, name: str) -> None:
     try:
         container = client.containers.get(name)
     except NotFound:
         return
-    _remove(container)
+    remove(container)
 
 
-def _remove(thing: Any) -> None:
+def remove(thing: Any) -> None:
     """Remove a container (stopped first: SIGTERM, it finishes what it serves), volume or network; best effort, so
     one that cannot be removed does not keep the others (or the error that led here) from being seen."""
     try:
@@ -476,57 +478,3 @@ class DockerGateways:
     def stop(self, spec: GatewayRuntime, pid: int) -> None:
         with _engine_errors(f"removing gateway '{spec.name}'"):
             self.docker.stop(spec.name, keep_volume=spec.keep_volume)
-
-
-# -- the mock LLM as a container on a gateway's network ------------------------------------------------------------
-MOCK_PORT = 9000
-
-
-def mock_container(name: str) -> str:
-    return f"lockgate-mock-{name}"
-
-
-def start_mock(name: str, image: str, network: str, host: str, port: int, args: list[str]) -> str:
-    """Run `lockgate mock-llm ARGS` on `network` (published on host:port); answers the base URL the network's
-    data planes use. DriverError (nothing left behind) if it does not answer."""
-    client = DockerDriver().client
-    DockerDriver(client)._image(image)
-    try:
-        client.networks.get(network)
-    except NotFound:
-        raise DriverError(
-            f"there is no Docker network {network!r}: use a docker lockgate_gateway's `network`"
-        ) from None
-    _remove_container(client, mock_container(name))
-    try:
-        container = client.containers.run(
-            image,
-            ["mock-llm", "--host", "0.0.0.0", "--port", str(MOCK_PORT), *args],
-            name=mock_container(name),
-            hostname=mock_container(name),
-            detach=True,
-            network=network,
-            ports={f"{MOCK_PORT}/tcp": (host, port)},
-            labels={"dev.lockgate.mock": name},
-            restart_policy={"Name": "unless-stopped"},
-        )
-    except APIError as exc:
-        _remove_container(client, mock_container(name))
-        raise DriverError(_start_failure(mock_container(name), exc, {"port": (host, port)})) from None
-    try:
-        _wait(container, lambda: _listens(f"http://{host}:{port}/health"), f"mock LLM {name}")
-    except DriverError:
-        _remove(container)
-        raise
-    return f"http://{mock_container(name)}:{MOCK_PORT}/v1"
-
-
-def mock_running(name: str) -> bool:
-    try:
-        return bool(DockerDriver().client.containers.get(mock_container(name)).status == "running")
-    except NotFound:
-        return False
-
-
-def remove_mock(name: str) -> None:
-    _remove_container(DockerDriver().client, mock_container(name))

@@ -63,7 +63,7 @@ class MockLlmResource(ProcessResource):
         ]
         try:
             if spec.driver == "docker":
-                from lockgate.provider_bridge.drivers import docker
+                from lockgate.provider_bridge.drivers import docker_mock as docker
 
                 assert spec.network is not None  # the model requires it
                 url = docker.start_mock(spec.name, spec.image, spec.network, spec.host, state["port"], shape)
@@ -82,7 +82,7 @@ class MockLlmResource(ProcessResource):
 
     def read(self, ctx: ReadContext, current: dict[str, Any]) -> dict[str, Any] | None:
         if current.get("driver") == "docker":
-            from lockgate.provider_bridge.drivers import docker
+            from lockgate.provider_bridge.drivers import docker_mock as docker
 
             try:
                 return current if docker.mock_running(current["name"]) else None
@@ -100,7 +100,7 @@ class MockLlmResource(ProcessResource):
 
     def delete(self, ctx: DeleteContext, current: dict[str, Any]) -> None:
         if current.get("driver") == "docker":
-            from lockgate.provider_bridge.drivers import docker
+            from lockgate.provider_bridge.drivers import docker_mock as docker
 
             docker.remove_mock(current["name"])
         driver.stop(int(current.get("pid") or 0))
