@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 import sys
 from collections.abc import Callable
@@ -11,12 +12,14 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from lockgate.cli.rendering import LockgateCommand, LockgateGroup
+from lockgate.sdk.providers import PROVIDERS
 from typer.core import TyperCommand
 
 T = TypeVar("T")
 app = typer.Typer(
     cls=LockgateGroup, no_args_is_help=True, add_completion=False, help="lockgate: an AI gateway managed as code."
 )
+MockProvider = enum.Enum("MockProvider", {name: name for name in PROVIDERS}, type=str)  # type: ignore[misc]
 Stack = Annotated[str, typer.Argument(metavar="STACK", help="A stack of the CDK app (`lockgate synth` lists them).")]
 AutoApprove = Annotated[
     bool, typer.Option("--auto-approve", help="Apply without asking (needed when stdin is not a terminal).")
@@ -105,11 +108,14 @@ def mock_llm(
     instance_id: Annotated[
         str | None, typer.Option(help="Reported by /health, so a starter can tell its process from another (random).")
     ] = None,
+    provider: Annotated[
+        MockProvider, typer.Option(help="The provider whose wire format it speaks.")
+    ] = MockProvider.openai,
 ) -> None:
-    """Serve a local OpenAI-compatible upstream (non-streaming and SSE, with usage)."""
+    """Serve a local LLM upstream in one provider's wire format (non-streaming and SSE, with usage)."""
     from lockgate.gateway_runtime import MockSettings, run_mock
 
-    settings = MockSettings(host, port, chunks, chunk_delay_ms, latency_ms, name=name)
+    settings = MockSettings(host, port, chunks, chunk_delay_ms, latency_ms, name=name, provider=provider.value)
     run_mock(dataclasses.replace(settings, instance_id=instance_id) if instance_id else settings)
 
 

@@ -1,4 +1,6 @@
-"""`lockgate mock-llm`: a local OpenAI-compatible upstream for the demo, tests and benchmarks.
+"""`lockgate mock-llm`: a local upstream for the demo, tests and benchmarks, in one provider's wire format:
+OpenAI's (the default), Azure OpenAI's (OpenAI's on deployment URLs, the key in `api-key`) or Anthropic's
+(`--provider anthropic`, mock_anthropic.py).
 
 It answers chat completions with a fixed reply split into `chunks` SSE events (`chunk_delay_ms` apart), with usage.
 Directives in the last user message drive failure modes for tests:
@@ -8,6 +10,7 @@ Directives in the last user message drive failure modes for tests:
   mock:text-status=500  answer with that HTTP status and a plain-text body (not an OpenAI error)
   mock:bad-usage=1      report `usage` as [1] (=2: as {"prompt_tokens": "x", ...}), streamed or not
   mock:break-stream     send two chunks, then drop the connection
+  mock:cached=N         report N of the prompt's tokens as cached
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class MockSettings:
     latency_ms: float = 0.0
     api_key: str | None = None
     name: str | None = None
+    provider: str = "openai"  # the wire format: openai, azure or anthropic
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # /health says it, like `lockgate serve`
 
 
@@ -44,8 +48,13 @@ def count_tokens(text: str) -> int:
     return len(re.findall(r"\w+|[^\w\s]", text))
 
 
-def _split(text: str, parts: int) -> list[str]:
-    words = text.split(" ")
+def directives_in(text: str) -> dict[str, int]:
+    return {m.group(1): int(m.group(2) or 0) for m in _DIRECTIVE.finditer(text)}
+
+
+def split_reply(parts: int) -> list[str]:
+    """REPLY in about `parts` pieces, split between words."""
+    words = REPLY.split(" ")
     parts = max(1, min(parts, len(words)))
     size = -(-len(words) // parts)
     pieces = [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
@@ -90,8 +99,28 @@ def _text(content: object) -> str:
 
 
 def create_mock_app(settings: MockSettings) -> web.Application:
+    """The mock's app for `settings.provider`, with /health."""
+    if settings.provider == "anthropic":
+        from lockgate.gateway_runtime.mock_anthropic import create_anthropic_app
+
+        app = create_anthropic_app(settings)
+    else:
+        app = _openai_app(settings)
+    identity = Health(status="ok", name=settings.name, instance_id=settings.instance_id).model_dump_json()
+
+    async def health(_: web.Request) -> web.Response:
+        return web.Response(text=identity, content_type="application/json")
+
+    app.router.add_get("/health", health)
+    return app
+
+
+def _openai_app(settings: MockSettings) -> web.Application:
+    azure = settings.provider == "azure"
+    expected = (settings.api_key if azure else f"Bearer {settings.api_key}") if settings.api_key else None
+
     async def chat(request: web.Request) -> web.StreamResponse:
-        if settings.api_key and request.headers.get("Authorization") != f"Bearer {settings.api_key}":
+        if expected and request.headers.get("api-key" if azure else "Authorization") != expected:
             return web.json_response({"error": {"message": "bad key", "type": "invalid_request_error"}}, status=401)
         try:
             body = orjson.loads(await request.read())
@@ -100,8 +129,9 @@ def create_mock_app(settings: MockSettings) -> web.Application:
         problem = _request_problem(body)
         if problem is not None:
             return _invalid(*problem)
-        last = _text(body["messages"][-1].get("content"))
-        directives = {m.group(1): int(m.group(2) or 0) for m in _DIRECTIVE.finditer(last)}
+        if azure and not request.query.get("api-version"):
+            return _invalid("Missing required query parameter: api-version.", None)
+        directives = directives_in(_text(body["messages"][-1].get("content")))
         delay = directives.get("sleep", 0) / 1000 or settings.latency_ms / 1000
         if delay:
             await asyncio.sleep(delay)
@@ -112,10 +142,12 @@ def create_mock_app(settings: MockSettings) -> web.Application:
             return web.Response(status=directives["text-status"], text="Server got itself in trouble")
         if "invalid-json" in directives:
             return web.Response(body=b"{not json", content_type="application/json")
-        model = str(body.get("model", "mock-1"))
+        model = request.match_info.get("deployment") or str(body.get("model", "mock-1"))
         prompt = sum(count_tokens(_text(m.get("content"))) for m in body["messages"])
         completion = count_tokens(REPLY)
         usage: Any = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        if "cached" in directives:
+            usage["prompt_tokens_details"] = {"cached_tokens": min(directives["cached"], prompt)}
         if "bad-usage" in directives:
             usage = [1] if directives["bad-usage"] == 1 else {"prompt_tokens": "x", "completion_tokens": 3}
         ident, created = f"chatcmpl-mock{time.monotonic_ns()}", int(time.time())
@@ -137,7 +169,7 @@ def create_mock_app(settings: MockSettings) -> web.Application:
             )
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
-        pieces = _split(REPLY, settings.chunks)
+        pieces = split_reply(settings.chunks)
         for index, piece in enumerate(pieces):
             delta: dict[str, Any] = {"content": piece} if index else {"role": "assistant", "content": piece}
             finish = "stop" if index == len(pieces) - 1 else None
@@ -175,15 +207,13 @@ def create_mock_app(settings: MockSettings) -> web.Application:
             {"object": "list", "data": [{"id": "mock-1", "object": "model", "owned_by": "lockgate"}]}
         )
 
-    identity = Health(status="ok", name=settings.name, instance_id=settings.instance_id).model_dump_json()
-
-    async def health(_: web.Request) -> web.Response:
-        return web.Response(text=identity, content_type="application/json")
-
     app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_get("/v1/models", models)
-    app.router.add_get("/health", health)
+    if azure:
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", chat)
+        app.router.add_get("/openai/models", models)
+    else:
+        app.router.add_post("/v1/chat/completions", chat)
+        app.router.add_get("/v1/models", models)
     return app
 
 

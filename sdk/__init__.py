@@ -30,19 +30,23 @@ from lockgate.sdk.errors import (
     Unauthorized,
 )
 from lockgate.sdk.policies import Acl, KeyAuth, RateLimit, RoutePolicies, UsageAccounting
+from lockgate.sdk.providers import PROVIDERS, AnthropicSettings, AzureSettings
 from lockgate.sdk.runtime import GatewayRuntime, MockLlmRuntime, Role, ServeOptions
 from lockgate.sdk.secrets import SecretError, resolve_secret
 
 __all__ = [
     "ENTITY_KINDS",
+    "PROVIDERS",
     "Acl",
     "AdminClient",
+    "AnthropicSettings",
     "ApiError",
     "ApiKey",
     "ApiKeyCreate",
     "ApiKeyCreated",
     "ApiKeyRecord",
     "AsyncAdminClient",
+    "AzureSettings",
     "BadRequest",
     "BatchResult",
     "ConfigProblem",

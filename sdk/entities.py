@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 from lockgate.sdk._base import Name, SecretRef, StrictModel
 from lockgate.sdk.patterns import PatternError, compile_pattern
 from lockgate.sdk.policies import RateLimit, RoutePolicies
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from lockgate.sdk.providers import DEFAULT_BASE_URLS, AnthropicSettings, AzureSettings, Provider
+from pydantic import AfterValidator, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 # What the validators below check, for the JSON Schema (documentation only: the validators give the messages).
@@ -81,13 +82,35 @@ class GatewaySettings(StrictModel):
     )
 
 
+_SETTINGS_RULES: list[JsonValue] = [
+    {
+        "if": {"properties": {block: {"type": "object"}}, "required": [block]},
+        "then": {"properties": {"provider": {"const": block}}, "required": ["provider"]},
+    }
+    for block in ("azure", "anthropic")
+]
+_AZURE_NEEDS_URL: JsonValue = {
+    "if": {"properties": {"provider": {"const": "azure"}}, "required": ["provider"]},
+    "then": {"properties": {"base_url": {"type": "string"}}, "required": ["base_url"]},
+}
+
+
 class LlmUpstream(StrictModel):
-    """An LLM provider endpoint. `openai` is any OpenAI-compatible base URL (OpenAI, vLLM, Ollama, the mock)."""
+    """An LLM provider endpoint: `provider` picks the adapter (sdk/providers.py), and a block named after the
+    provider holds its own settings. `openai` is any OpenAI-compatible base URL (OpenAI, vLLM, Ollama, the mock)."""
+
+    # _provider_settings checks these rules (naming the field); the JSON Schema says them too
+    model_config = ConfigDict(json_schema_extra={"allOf": [*_SETTINGS_RULES, _AZURE_NEEDS_URL]})
 
     name: Name
-    provider: Literal["openai"] = Field(default="openai", description="The provider adapter: 'openai'.")
-    base_url: str = Field(
-        description="Base URL including the API version path, e.g. 'https://api.openai.com/v1'.",
+    provider: Provider = Field(
+        default="openai",
+        description="The provider adapter: 'openai' (and every OpenAI-compatible server), 'azure' or 'anthropic'.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="Base URL including the API version path, e.g. 'https://api.openai.com/v1'. Defaults to the "
+        "provider's public API ('openai', 'anthropic'); required for 'azure' (the resource's endpoint).",
         examples=["https://api.openai.com/v1"],
         json_schema_extra={"pattern": HTTP_URL_PATTERN},  # documents _http_url (its message is the better one)
     )
@@ -97,7 +120,13 @@ class LlmUpstream(StrictModel):
         description="If set, every request through this upstream uses this model, whatever the client asked for.",
     )
     auth: SecretRef | None = Field(
-        default=None, description="Secret reference for the upstream API key, e.g. 'env:OPENAI_API_KEY'."
+        default=None,
+        description="Secret reference for the upstream API key, e.g. 'env:OPENAI_API_KEY'; sent as the provider "
+        "expects it (Authorization: Bearer, api-key, x-api-key).",
+    )
+    azure: AzureSettings | None = Field(default=None, description="Azure OpenAI's settings (provider 'azure').")
+    anthropic: AnthropicSettings | None = Field(
+        default=None, description="Anthropic's settings (provider 'anthropic')."
     )
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120, description="Seconds to connect (504 after).")
     read_timeout_s: float = Field(
@@ -118,11 +147,30 @@ class LlmUpstream(StrictModel):
 
     @field_validator("base_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"must be an http(s) URL such as 'https://api.openai.com/v1', got {value!r}")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _provider_settings(self) -> LlmUpstream:
+        for provider in ("azure", "anthropic"):
+            if getattr(self, provider) is not None and self.provider != provider:
+                raise ValueError(f"{provider}: settings for provider '{provider}', but provider is '{self.provider}'")
+        if self.base_url is None and self.provider not in DEFAULT_BASE_URLS:
+            raise ValueError(
+                f"base_url: required for provider '{self.provider}' (it has no public default), e.g. "
+                "'https://RESOURCE.openai.azure.com'"
+            )
+        return self
+
+    @property
+    def url(self) -> str:
+        """`base_url`, or the provider's public API when it is not set."""
+        return self.base_url or DEFAULT_BASE_URLS[self.provider]
 
 
 class Route(StrictModel):

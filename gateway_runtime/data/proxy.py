@@ -16,10 +16,10 @@ from lockgate.gateway_runtime.data.http import ProxyServer
 from lockgate.gateway_runtime.data.identities import KeyDelta
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limiter
 from lockgate.gateway_runtime.data.pipeline import Reject, run_access
+from lockgate.gateway_runtime.data.providers.base import StreamParser, TranslationError, UpstreamCall, is_stream
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
-from lockgate.gateway_runtime.data.sse import SseTee
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
-from lockgate.gateway_runtime.data.usage import NO_TOKENS, read_usage
+from lockgate.gateway_runtime.data.usage import NO_TOKENS, Tokens
 from lockgate.gateway_runtime.data.usage_log import UsageLog
 
 log = logging.getLogger("lockgate.proxy")
@@ -83,29 +83,32 @@ class DataPlane:
         consumer = access.consumer.name if access.consumer else ANONYMOUS
         if match.operation == "models":
             return await self._models(route.upstream, access.response_headers)
+        upstream = route.upstream
         try:
             body = await _read_json_object(request, snapshot.settings.max_body_bytes)
-            model, stream, hide_usage = _prepare_chat(body, route)
+            model, stream, include_usage, hide_usage = _prepare_chat(body, route)
+            call = upstream.provider.chat_call(body, stream)
         except BadRequest as exc:
             return error_response(exc.status, exc.message, exc.code, exc.param, exc.headers)
-        payload = orjson.dumps(body)
-        upstream = route.upstream
+        except TranslationError as exc:
+            return error_response(400, exc.message, "invalid_request", exc.param)
         if not (upstream.gate.try_acquire() or await upstream.gate.acquire(upstream.pool_timeout_s)):
             return _busy(upstream)
         try:
             if stream:
-                return await self._stream(request, route, payload, model, consumer, hide_usage, access.response_headers)
-            return await self._complete(route, payload, model, consumer, access.response_headers)
+                parser = upstream.provider.stream_parser(model, include_usage, hide_usage)
+                return await self._stream(request, route, call, parser, model, consumer, access.response_headers)
+            return await self._complete(route, call, model, consumer, access.response_headers)
         finally:
             upstream.gate.release()
 
     async def _complete(
-        self, route: CompiledRoute, payload: bytes, model: str, consumer: str, headers: dict[str, str]
+        self, route: CompiledRoute, call: UpstreamCall, model: str, consumer: str, headers: dict[str, str]
     ) -> web.StreamResponse:
         upstream = route.upstream
         try:
             async with upstream.session.post(
-                upstream.chat_url, data=payload, headers=upstream.headers, timeout=upstream.timeout
+                call.url, data=call.payload, headers=call.headers, timeout=upstream.timeout
             ) as response:
                 body = await response.read()
                 status = response.status
@@ -116,38 +119,34 @@ class DataPlane:
         if status != 200:
             self._record(route, consumer, model, False, status, None)
             return _upstream_error(upstream, status, content_type, body)
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if not isinstance(parsed, dict):
+        completion = upstream.provider.completion(body)
+        if completion is None:
             return error_response(
                 502,
-                f"Upstream '{upstream.name}' returned a response that is not a JSON object.",
+                f"Upstream '{upstream.name}' returned a response that is not a valid answer.",
                 "upstream_invalid_response",
             )
-        self._record(route, consumer, model, False, status, parsed.get("usage"))
-        return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+        self._record(route, consumer, model, False, status, completion.tokens)
+        return web.Response(status=status, body=completion.body, content_type="application/json", headers=headers)
 
     async def _stream(
         self,
         request: web.BaseRequest,
         route: CompiledRoute,
-        payload: bytes,
+        call: UpstreamCall,
+        parser: StreamParser,
         model: str,
         consumer: str,
-        hide_usage: bool,
         headers: dict[str, str],
     ) -> web.StreamResponse:
         upstream = route.upstream
-        tee = SseTee(hide_usage_chunk=hide_usage)
         client: web.StreamResponse | None = None
         status, recorded = 200, False
         try:
             async with upstream.session.post(
-                upstream.chat_url, data=payload, headers=upstream.headers, timeout=upstream.timeout
+                call.url, data=call.payload, headers=call.headers, timeout=upstream.timeout
             ) as response:
-                if response.status != 200 or not response.content_type.startswith("text/event-stream"):
+                if response.status != 200 or not is_stream(response.content_type):
                     body = await response.read()
                     if response.status == 200:
                         return error_response(
@@ -163,13 +162,13 @@ class DataPlane:
                 client.headers["Cache-Control"] = "no-cache"
                 await client.prepare(request)
                 async for chunk in response.content.iter_any():
-                    out = tee.feed(chunk)
-                    if tee.done and not recorded:  # record before the client sees the end: nothing answered is lost
+                    out = parser.feed(chunk)
+                    if parser.done and not recorded:  # record before the client sees the end: nothing answered is lost
                         recorded = True
-                        self._record(route, consumer, model, True, status, tee.usage)
+                        self._record(route, consumer, model, True, parser.status, parser.tokens)
                     if out:
                         await client.write(out)
-                if not tee.done:
+                if not parser.done:
                     status = 502
                     await client.write(
                         error_event(f"Upstream '{upstream.name}' ended the stream early.", "upstream_stream_truncated")
@@ -195,7 +194,7 @@ class DataPlane:
                 await client.write(error_event(message, "upstream_error"))
         finally:
             if client is not None and not recorded:
-                self._record(route, consumer, model, True, status, tee.usage)
+                self._record(route, consumer, model, True, status, parser.tokens)
         with contextlib.suppress(ConnectionError):
             await client.write_eof()
         return client
@@ -212,26 +211,29 @@ class DataPlane:
             upstream.gate.release()
 
     async def _list_models(self, upstream: Upstream, headers: dict[str, str]) -> web.StreamResponse:
+        call = upstream.provider.models_call()
         try:
-            async with upstream.session.get(
-                upstream.models_url, headers=upstream.headers, timeout=upstream.timeout
-            ) as response:
+            async with upstream.session.get(call.url, headers=call.headers, timeout=upstream.timeout) as response:
                 body = await response.read()
                 if response.status != 200:
                     return _upstream_error(upstream, response.status, response.content_type, body)
-                return web.Response(status=200, body=body, content_type="application/json", headers=headers)
         except aiohttp.ClientError as exc:
             return _failed(upstream, exc)
+        listing = upstream.provider.models(body)
+        if listing is None:
+            return error_response(
+                502, f"Upstream '{upstream.name}' returned a model list it cannot read.", "upstream_invalid_response"
+            )
+        return web.Response(status=200, body=listing, content_type="application/json", headers=headers)
 
     def _record(
-        self, route: CompiledRoute, consumer: str, model: str, stream: bool, status: int, usage: object
+        self, route: CompiledRoute, consumer: str, model: str, stream: bool, status: int, tokens: Tokens | None
     ) -> None:
         """The log phase: accounting never fails a response, whatever the upstream sent."""
         if not route.usage:
             return
         try:
-            tokens = read_usage(usage, route.upstream.name) if usage is not None else NO_TOKENS
-            self.usage.record(consumer, route.name, model, stream, status, tokens)
+            self.usage.record(consumer, route.name, model, stream, status, tokens or NO_TOKENS)
         except Exception:
             log.exception("could not record usage for consumer %r on route %r", consumer, route.name)
 
@@ -260,8 +262,9 @@ async def _read_json_object(request: web.BaseRequest, limit: int) -> dict[str, A
     return body
 
 
-def _prepare_chat(body: dict[str, Any], route: CompiledRoute) -> tuple[str, bool, bool]:
-    """Check the fields the gateway relies on and apply the route's upstream settings; returns (model, stream, hide)."""
+def _prepare_chat(body: dict[str, Any], route: CompiledRoute) -> tuple[str, bool, bool, bool]:
+    """Check the fields the gateway relies on and apply the route's upstream settings; returns (model, stream,
+    include_usage: the client asked for the usage chunk, hide_usage: the gateway asked a relay for it instead)."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest(
@@ -276,17 +279,14 @@ def _prepare_chat(body: dict[str, Any], route: CompiledRoute) -> tuple[str, bool
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise BadRequest(400, f"'stream' must be true or false, got {stream!r:.40}.", "invalid_request", "stream")
-    hide_usage = False
-    if stream and route.include_usage_in_streams:
-        options = body.get("stream_options")
-        if options is None:
-            options = body["stream_options"] = {}
-        if not isinstance(options, dict):
-            raise BadRequest(400, "'stream_options' must be an object.", "invalid_request", param="stream_options")
-        if not options.get("include_usage"):
-            options["include_usage"] = True
-            hide_usage = True
-    return model, stream, hide_usage
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise BadRequest(400, "'stream_options' must be an object.", "invalid_request", param="stream_options")
+    include_usage = bool(options and options.get("include_usage"))
+    hide_usage = stream and route.include_usage_in_streams and not include_usage and upstream.provider.relay
+    if hide_usage:
+        body["stream_options"] = {**(options or {}), "include_usage": True}
+    return model, stream, include_usage, hide_usage
 
 
 def _copy_headers(response: aiohttp.ClientResponse, headers: dict[str, str]) -> None:
@@ -297,26 +297,13 @@ def _copy_headers(response: aiohttp.ClientResponse, headers: dict[str, str]) -> 
 
 
 def _upstream_error(upstream: Upstream, status: int, content_type: str, body: bytes) -> web.Response:
-    """An upstream's error, in the gateway's shape: an OpenAI-style JSON error passes through with its status;
-    a rejected gateway credential or anything else becomes a 502 that says what the upstream did."""
-    if status in (401, 403):
-        return error_response(
-            502, f"Upstream '{upstream.name}' rejected the gateway's credentials ({status}).", "upstream_auth"
-        )
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        parsed = None
-    error = parsed.get("error") if isinstance(parsed, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("message"), str) and 400 <= status < 600:
-        return web.Response(status=status, body=body, content_type="application/json")
-    log.warning("upstream %r answered %d with %d bytes of %s", upstream.name, status, len(body), content_type)
-    return error_response(
-        502,
-        f"Upstream '{upstream.name}' answered HTTP {status} with a body that is not an OpenAI-style JSON error "
-        f"({content_type or 'no content type'}, {len(body)} bytes).",
-        "upstream_error",
-    )
+    """An upstream's error, in the gateway's shape (the provider's adapter maps it)."""
+    error = upstream.provider.error(status, content_type, body)
+    if error.body is not None:
+        return web.Response(status=error.status, body=error.body, content_type="application/json")
+    if error.code == "upstream_error":
+        log.warning("upstream %r answered %d with %d bytes of %s", upstream.name, status, len(body), content_type)
+    return error_response(error.status, error.message, error.code)
 
 
 def _failure_message(upstream: Upstream, exc: aiohttp.ClientError) -> str:

@@ -1,4 +1,4 @@
-"""Incremental SSE parsing of an upstream stream: whole events out, usage picked up on the way."""
+"""Server-sent events, incrementally: whole events out of a byte stream as it arrives, in bounded memory."""
 
 from __future__ import annotations
 
@@ -7,56 +7,33 @@ from typing import Any
 import orjson
 
 _SEPARATORS = (b"\n\n", b"\r\n\r\n")
-MAX_EVENT_BYTES = 1 << 20  # an event longer than this is relayed as it comes, uninspected: the buffer stays bounded
+MAX_EVENT_BYTES = 1 << 20  # an event longer than this is not held back whole: the buffer stays bounded
 
 
-class SseTee:
-    """Feed upstream bytes; get back the complete events to relay unchanged.
+class EventSplitter:
+    """Feed stream bytes; get back the complete events (each with its blank line) and, past MAX_EVENT_BYTES of
+    one unfinished event, that much of it as `overflow` (a relay passes it on uninspected; a translator fails)."""
 
-    Only an event that mentions usage is parsed as JSON. The usage-only chunk that the gateway asked for on the
-    client's behalf (`hide_usage_chunk`) is dropped, so clients see exactly the stream they asked for.
-    """
+    __slots__ = ("_buffer",)
 
-    def __init__(self, hide_usage_chunk: bool) -> None:
+    def __init__(self) -> None:
         self._buffer = b""
-        self._hide_usage_chunk = hide_usage_chunk
-        self.usage: object = None  # the upstream's `usage`, as sent: read it with usage.read_usage
-        self.done = False
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes) -> tuple[list[bytes], bytes]:
         data = self._buffer + chunk if self._buffer else chunk
-        out: list[bytes] = []
+        events: list[bytes] = []
         start = 0
         while True:
             end, sep_len = _next_separator(data, start)
             if end < 0:
                 break
-            event = data[start : end + sep_len]
+            events.append(data[start : end + sep_len])
             start = end + sep_len
-            if self._inspect(event):
-                out.append(event)
         self._buffer = data[start:]
         if len(self._buffer) > MAX_EVENT_BYTES:
-            out.append(self._buffer)
-            self._buffer = b""
-        return b"".join(out)
-
-    def _inspect(self, event: bytes) -> bool:
-        """Returns whether to relay the event."""
-        if b"[DONE]" in event and event.strip().endswith(b"[DONE]"):
-            self.done = True
-            return True
-        if b'"usage"' not in event:
-            return True
-        payload = _data_of(event)
-        if not isinstance(payload, dict):
-            return True
-        usage = payload.get("usage")
-        if usage is not None:
-            self.usage = usage
-            if self._hide_usage_chunk and not payload.get("choices"):
-                return False
-        return True
+            overflow, self._buffer = self._buffer, b""
+            return events, overflow
+        return events, b""
 
 
 def _next_separator(data: bytes, start: int) -> tuple[int, int]:
@@ -68,9 +45,18 @@ def _next_separator(data: bytes, start: int) -> tuple[int, int]:
     return best, length
 
 
-def _data_of(event: bytes) -> Any:
+def data_of(event: bytes) -> Any:
+    """The JSON of an event's `data:` lines; None if it has none or they are not JSON."""
     lines = [line[5:].lstrip() for line in event.splitlines() if line.startswith(b"data:")]
     try:
-        return orjson.loads(b"\n".join(lines))
+        return orjson.loads(b"\n".join(lines)) if lines else None
     except orjson.JSONDecodeError:
         return None
+
+
+def data_event(payload: object) -> bytes:
+    """An OpenAI-style event: `data: JSON` and a blank line."""
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+DONE_EVENT = b"data: [DONE]\n\n"

@@ -1,5 +1,5 @@
-"""The OpenAI-compatible provider adapter: pooled aiohttp sessions, one per upstream base URL, and a gate per
-upstream that bounds its requests in flight (`max_connections`) and how long a request waits for one."""
+"""Upstreams as the request path uses them: the provider's adapter, pooled aiohttp sessions (one per base URL), and
+a gate per upstream that bounds its requests in flight (`max_connections`) and how long a request waits for one."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import aiohttp
+from lockgate.gateway_runtime.data.providers import Provider, make_provider
 from lockgate.sdk import LlmUpstream
 
 log = logging.getLogger("lockgate.upstream")
@@ -87,10 +88,8 @@ class ConnectionGate:
 @dataclass(frozen=True, slots=True)
 class Upstream:
     name: str
-    chat_url: str
-    models_url: str
+    provider: Provider
     model: str | None
-    headers: dict[str, str]
     timeout: aiohttp.ClientTimeout
     connect_timeout_s: float
     read_timeout_s: float
@@ -127,7 +126,7 @@ class UpstreamPool:
     def open_sessions(self, specs: Iterable[LlmUpstream]) -> None:
         """Make the sessions `specs` need, on the event loop, so that a snapshot can then be compiled off it."""
         for spec in specs:
-            self._session(spec.base_url)
+            self._session(spec.url)
 
     def _gate(self, spec: LlmUpstream) -> ConnectionGate:
         """The upstream's gate; a changed limit is applied by `Upstream.activate`, once its snapshot is installed
@@ -138,15 +137,10 @@ class UpstreamPool:
         return gate
 
     def upstream(self, spec: LlmUpstream, auth: str | None) -> Upstream:
-        headers = {"Content-Type": "application/json"}
-        if auth:
-            headers["Authorization"] = f"Bearer {auth}"
         return Upstream(
             name=spec.name,
-            chat_url=f"{spec.base_url}/chat/completions",
-            models_url=f"{spec.base_url}/models",
+            provider=make_provider(spec, auth),
             model=spec.model,
-            headers=headers,
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=spec.connect_timeout_s, sock_read=spec.read_timeout_s
             ),
@@ -155,7 +149,7 @@ class UpstreamPool:
             pool_timeout_s=spec.pool_timeout_s,
             max_connections=spec.max_connections,
             gate=self._gate(spec),
-            session=self._session(spec.base_url),
+            session=self._session(spec.url),
         )
 
     async def close(self) -> None:

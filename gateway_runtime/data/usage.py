@@ -13,37 +13,39 @@ from typing import NamedTuple
 log = logging.getLogger("lockgate.usage")
 MAX_TOKENS = 2**31 - 1  # more is no real count, and the store (SQLite INTEGER sums) must never overflow
 RECENT_PER_CONSUMER = 100  # the store keeps as many; holding more would only make the flush slower
-_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
 class Tokens(NamedTuple):  # a tuple: made on every request, and a frozen dataclass is several times slower to build
+    """A request's tokens, as the provider counted them. `prompt` includes `cached` (tokens read from the provider's
+    prompt cache, billed lower); `completion` includes `reasoning`."""
+
     prompt: int = 0
     completion: int = 0
     total: int = 0
+    cached: int = 0
+    reasoning: int = 0
 
 
 NO_TOKENS = Tokens()
 
 
-def read_usage(raw: object, upstream: str) -> Tokens:
-    """The token counts in an upstream's `usage` object; whatever cannot be read is logged and counted as 0."""
-    if raw is None:
-        return NO_TOKENS
-    if not isinstance(raw, dict):
-        log.warning("upstream %r sent a usage that is not an object (%s): counted as 0", upstream, type(raw).__name__)
-        return NO_TOKENS
-    counts: list[int | None] = []
-    for name in _FIELDS:
-        value = raw.get(name)
-        if value is None:
-            counts.append(None)
-        elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS:
-            counts.append(value)
-        else:
-            log.warning("upstream %r sent usage.%s = %.40r, not a count: counted as 0", upstream, name, value)
-            counts.append(None)
-    prompt, completion, total = (c or 0 for c in counts)
-    return Tokens(prompt, completion, total if counts[2] is not None else prompt + completion)
+def count(raw: object, name: str, upstream: str) -> int:
+    """`raw[name]` as a token count: absent is 0; anything but a non-negative integer is logged and counted as 0."""
+    value = raw.get(name) if isinstance(raw, dict) else None
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS:
+        return value
+    log.warning("upstream %r sent usage.%s = %.40r, not a count: counted as 0", upstream, name, value)
+    return 0
+
+
+def usage_object(raw: object, upstream: str) -> dict[str, object] | None:
+    """`raw` when it is an object; else None, logged (a usage that is not an object counts as nothing)."""
+    if raw is None or isinstance(raw, dict):
+        return raw
+    log.warning("upstream %r sent a usage that is not an object (%s): counted as 0", upstream, type(raw).__name__)
+    return None
 
 
 @dataclass(slots=True)

@@ -93,7 +93,7 @@ class UsageLog:
 
     def record(self, consumer: str, route: str, model: str, stream: bool, status: int, tokens: Tokens) -> None:
         line = orjson.dumps(  # the model is the client's string: cut, so a record always fits a file
-            [consumer, time.time(), route, model[:MAX_MODEL], stream, status, *tokens],
+            [consumer, time.time(), route, model[:MAX_MODEL], stream, status, *tokens[:3]],
             option=orjson.OPT_APPEND_NEWLINE,
         )
         start, end = self._end, self._end + len(line)

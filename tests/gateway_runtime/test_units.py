@@ -10,10 +10,10 @@ from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.control.usage_drain import drain
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limit
 from lockgate.gateway_runtime.data.pipeline import presented_key
+from lockgate.gateway_runtime.data.providers.openai import OpenAiTee, openai_usage
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.shared_limits import SharedWindowLimiter
-from lockgate.gateway_runtime.data.sse import SseTee
-from lockgate.gateway_runtime.data.usage import Tokens, read_usage
+from lockgate.gateway_runtime.data.usage import Tokens
 from lockgate.gateway_runtime.data.usage_log import UsageLog
 
 
@@ -36,16 +36,16 @@ def test_sse_tee_relays_whole_events_and_reads_usage_across_chunk_boundaries() -
         b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}\n\n'
         b"data: [DONE]\n\n"
     )
-    tee = SseTee(hide_usage_chunk=True)
+    tee = OpenAiTee("u", hide_usage=True)
     out = b"".join(tee.feed(stream[i : i + 7]) for i in range(0, len(stream), 7))
     assert out == b'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: [DONE]\n\n'
-    assert tee.usage == {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8} and tee.done
-    shown = SseTee(hide_usage_chunk=False)
+    assert tee.tokens == Tokens(3, 5, 8) and tee.done
+    shown = OpenAiTee("u", hide_usage=False)
     assert shown.feed(stream) == stream
 
 
 def test_sse_tee_handles_crlf_and_incomplete_streams() -> None:
-    tee = SseTee(hide_usage_chunk=False)
+    tee = OpenAiTee("u", hide_usage=False)
     assert tee.feed(b"data: {}\r\n\r\ndata: {") == b"data: {}\r\n\r\n"
     assert not tee.done
 
@@ -73,8 +73,10 @@ def test_usage_logs_add_up_exactly_once_and_finished_files_go(tmp_path: Path) ->
     store = Store(tmp_path / "lockgate.db")
     log = UsageLog(tmp_path, segment_bytes=200)  # a new file every two records or so
     for index in range(5):
-        log.record("alice", "chat", "m", index % 2 == 1, 200, read_usage({"prompt_tokens": 2, "total_tokens": 5}, "u"))
-    log.record("bob", "chat", "m", False, 502, read_usage(None, "u"))
+        log.record(
+            "alice", "chat", "m", index % 2 == 1, 200, openai_usage({"prompt_tokens": 2, "total_tokens": 5}, "u")
+        )
+    log.record("bob", "chat", "m", False, 502, openai_usage(None, "u"))
     dead = UsageLog(tmp_path)  # a writer that exited: its file stays until it is added up
     dead.record("carol", "chat", "m", False, 200, Tokens(1, 1, 2))
     dead.close()
@@ -128,10 +130,19 @@ def test_usage_store_adds_deltas_from_several_processes(tmp_path: Path) -> None:
         ({"prompt_tokens": True, "completion_tokens": -1, "total_tokens": 1.5}, Tokens(0, 0, 0)),
         ("usage", Tokens()),
         ({"prompt_tokens": 2**63, "completion_tokens": 3}, Tokens(0, 3, 3)),  # no real count: SQLite would overflow
+        (
+            {"prompt_tokens": 9, "prompt_tokens_details": [1], "completion_tokens_details": {"reasoning_tokens": "x"}},
+            Tokens(9, 0, 9),
+        ),
+        (
+            {"prompt_tokens": 9, "prompt_tokens_details": {"cached_tokens": 4}, "completion_tokens": 3}
+            | {"completion_tokens_details": {"reasoning_tokens": 2}},
+            Tokens(9, 3, 12, 4, 2),
+        ),
     ],
 )
 def test_usage_of_any_shape_is_read_without_raising(raw: object, tokens: Tokens) -> None:
-    assert read_usage(raw, "upstream") == tokens
+    assert openai_usage(raw, "upstream") == tokens
 
 
 def test_connection_gate_hands_slots_over_in_order_and_times_out() -> None:

@@ -1,0 +1,25 @@
+"""LLM provider adapters (base.py: the protocol), one module each; `make_provider` attaches one to an upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lockgate.gateway_runtime.data.providers.anthropic import AnthropicProvider
+from lockgate.gateway_runtime.data.providers.azure import AzureProvider
+from lockgate.gateway_runtime.data.providers.base import Provider
+from lockgate.gateway_runtime.data.providers.openai import OpenAiProvider
+from lockgate.sdk import LlmUpstream
+from lockgate.sdk.providers import Provider as ProviderName
+
+__all__ = ["Provider", "make_provider"]
+
+ADAPTERS: dict[ProviderName, Callable[[LlmUpstream, str | None], Provider]] = {
+    "openai": OpenAiProvider,
+    "azure": AzureProvider,
+    "anthropic": AnthropicProvider,
+}
+
+
+def make_provider(spec: LlmUpstream, auth: str | None) -> Provider:
+    """The adapter for `spec`, with its resolved credential."""
+    return ADAPTERS[spec.provider](spec, auth)

@@ -1,0 +1,32 @@
+"""Azure OpenAI: OpenAI's wire format on deployment URLs, relayed like OpenAI's.
+
+Wire format: https://learn.microsoft.com/en-us/azure/ai-services/openai/reference (POST
+`{endpoint}/openai/deployments/{deployment-id}/chat/completions?api-version=...`, the key in an `api-key` header,
+bodies, streams, usage and errors as OpenAI's; `GET {endpoint}/openai/models?api-version=...` lists the models).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from lockgate.gateway_runtime.data.providers.base import UpstreamCall
+from lockgate.gateway_runtime.data.providers.openai import OpenAiProvider
+from lockgate.sdk import AzureSettings, LlmUpstream
+
+
+class AzureProvider(OpenAiProvider):
+    def __init__(self, spec: LlmUpstream, auth: str | None) -> None:
+        super().__init__(spec, None)
+        settings = spec.azure or AzureSettings()
+        if auth:
+            self.headers["api-key"] = auth
+        self._base, self._query = f"{spec.url}/openai", f"api-version={quote(settings.api_version)}"
+        self._deployment = settings.deployment
+        self._models_url = f"{self._base}/models?{self._query}"
+
+    def chat_call(self, body: dict[str, Any], stream: bool) -> UpstreamCall:
+        deployment = quote(self._deployment or body["model"], safe="")  # the client's model names the deployment
+        url = f"{self._base}/deployments/{deployment}/chat/completions?{self._query}"
+        return UpstreamCall(url, self.headers, orjson.dumps(body))

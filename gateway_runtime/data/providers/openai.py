@@ -1,0 +1,120 @@
+"""OpenAI chat completions, and every server that speaks them (vLLM, Ollama, Mistral's API, the mock): relayed.
+
+Wire format: https://platform.openai.com/docs/api-reference/chat (the request, `chat.completion`, the
+`chat.completion.chunk` stream ending in `data: [DONE]`, `stream_options.include_usage`, and `usage` with
+`prompt_tokens_details.cached_tokens` and `completion_tokens_details.reasoning_tokens`);
+errors: https://platform.openai.com/docs/guides/error-codes (`{"error": {"message", "type", "param", "code"}}`).
+Azure OpenAI is the same format on other URLs (see azure.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from lockgate.gateway_runtime.data.providers.base import (
+    Completion,
+    UpstreamCall,
+    UpstreamError,
+    credentials_rejected,
+    unreadable_error,
+)
+from lockgate.gateway_runtime.data.sse import EventSplitter, data_of
+from lockgate.gateway_runtime.data.usage import NO_TOKENS, Tokens, count, usage_object
+from lockgate.sdk import LlmUpstream
+
+
+def openai_usage(raw: object, upstream: str) -> Tokens:
+    """The counts in an OpenAI `usage` object; whatever cannot be read is logged and counted as 0."""
+    usage = usage_object(raw, upstream)
+    if usage is None:
+        return NO_TOKENS
+    prompt = count(usage, "prompt_tokens", upstream)
+    completion = count(usage, "completion_tokens", upstream)
+    total = count(usage, "total_tokens", upstream) if usage.get("total_tokens") is not None else prompt + completion
+    cached = count(usage.get("prompt_tokens_details"), "cached_tokens", upstream)
+    reasoning = count(usage.get("completion_tokens_details"), "reasoning_tokens", upstream)
+    return Tokens(prompt, completion, total, cached, reasoning)
+
+
+class OpenAiTee:
+    """Relays an OpenAI stream's events unchanged, reading the usage on the way (only an event that mentions usage is
+    parsed). The usage-only chunk the gateway asked for on the client's behalf (`hide_usage`) is dropped, so clients
+    see exactly the stream they asked for."""
+
+    __slots__ = ("_events", "_hide_usage", "_upstream", "done", "status", "tokens")
+
+    def __init__(self, upstream: str, hide_usage: bool) -> None:
+        self._events = EventSplitter()
+        self._upstream, self._hide_usage = upstream, hide_usage
+        self.tokens: Tokens | None = None
+        self.done = False
+        self.status = 200
+
+    def feed(self, chunk: bytes) -> bytes:
+        events, overflow = self._events.feed(chunk)
+        out = b"".join(event for event in events if self._relayed(event))
+        return out + overflow if overflow else out
+
+    def _relayed(self, event: bytes) -> bool:
+        if b"[DONE]" in event and event.strip().endswith(b"[DONE]"):
+            self.done = True
+            return True
+        if b'"usage"' not in event:
+            return True
+        payload = data_of(event)
+        if not isinstance(payload, dict):
+            return True
+        usage = payload.get("usage")
+        if usage is not None:
+            self.tokens = openai_usage(usage, self._upstream)
+            if self._hide_usage and not payload.get("choices"):
+                return False
+        return True
+
+
+class OpenAiProvider:
+    relay = True
+
+    def __init__(self, spec: LlmUpstream, auth: str | None) -> None:
+        self.name = spec.name
+        self.headers = {"Content-Type": "application/json"}
+        if auth:
+            self.headers["Authorization"] = f"Bearer {auth}"
+        self._chat_url = f"{spec.url}/chat/completions"
+        self._models_url = f"{spec.url}/models"
+
+    def chat_call(self, body: dict[str, Any], stream: bool) -> UpstreamCall:
+        return UpstreamCall(self._chat_url, self.headers, orjson.dumps(body))
+
+    def completion(self, body: bytes) -> Completion | None:
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(parsed, dict):
+            return None
+        return Completion(body, openai_usage(parsed.get("usage"), self.name))
+
+    def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> OpenAiTee:
+        return OpenAiTee(self.name, hide_usage)
+
+    def models_call(self) -> UpstreamCall:
+        return UpstreamCall(self._models_url, self.headers)
+
+    def models(self, body: bytes) -> bytes | None:
+        return body
+
+    def error(self, status: int, content_type: str, body: bytes) -> UpstreamError:
+        """An OpenAI-style JSON error passes through with its status; a rejected gateway credential or anything
+        else becomes a 502 that says what the upstream did."""
+        if status in (401, 403):
+            return credentials_rejected(self.name, status)
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            parsed = None
+        error = parsed.get("error") if isinstance(parsed, dict) else None
+        if isinstance(error, dict) and isinstance(error.get("message"), str) and 400 <= status < 600:
+            return UpstreamError(status, error["message"], str(error.get("code") or "upstream_error"), body)
+        return unreadable_error(self.name, status, content_type, body, "an OpenAI-style JSON error")

@@ -1,0 +1,206 @@
+"""The official OpenAI SDK through a real gateway to upstreams of each provider's wire format (`lockgate mock-llm
+--provider NAME`), streamed and not, with tools, images, errors and the usage read back through the admin SDK."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from lockgate.gateway_runtime.mock_llm import REPLY
+from lockgate.sdk import (
+    AnthropicSettings,
+    ApiKeyCreate,
+    AzureSettings,
+    Consumer,
+    KeyAuth,
+    LlmUpstream,
+    Route,
+    RoutePolicies,
+    UsageAccounting,
+)
+
+TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "weather",
+            "description": "The weather in a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
+PIXEL = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+def serve(gateway: Any, upstream: LlmUpstream) -> openai.OpenAI:
+    with gateway.admin() as admin:
+        admin.upstreams.create(upstream)
+        policies = RoutePolicies(key_auth=KeyAuth(), usage=UsageAccounting())
+        admin.routes.create(Route(name="chat", paths=["/v1"], upstream=upstream.name, policies=policies))
+        admin.consumers.create(Consumer(name="alice"))
+        key = admin.api_keys.create(ApiKeyCreate(name="alice-key", consumer="alice")).key
+    return openai.OpenAI(base_url=f"{gateway.proxy_url}/v1", api_key=key, max_retries=0)
+
+
+def recorded(gateway: Any, requests: int) -> Any:
+    deadline = time.monotonic() + 10
+    with gateway.admin() as admin:
+        while True:
+            usage = admin.consumers.usage("alice")
+            if usage.requests >= requests or time.monotonic() > deadline:
+                return usage
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def anthropic_client(start_gateway: Callable, start_mock: Callable) -> tuple[openai.OpenAI, Any]:
+    mock = start_mock("--provider", "anthropic", "--chunks", "4")
+    gateway = start_gateway()
+    upstream = LlmUpstream(
+        name="claude", provider="anthropic", base_url=mock, anthropic=AnthropicSettings(max_tokens=512)
+    )
+    return serve(gateway, upstream), gateway
+
+
+def test_openai_sdk_to_an_anthropic_upstream(anthropic_client: tuple[openai.OpenAI, Any]) -> None:
+    client, gateway = anthropic_client
+    messages: list[Any] = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "What is this? mock:cached=2"}]},
+    ]
+    messages[1]["content"].append({"type": "image_url", "image_url": {"url": PIXEL}})
+    reply = client.chat.completions.create(model="claude-x", messages=messages)
+    assert reply.choices[0].message.content == REPLY and reply.choices[0].finish_reason == "stop"
+    assert reply.model == "claude-x" and reply.id.startswith("msg_mock")
+    usage = reply.usage
+    assert usage is not None and usage.prompt_tokens_details is not None
+    # system (3: "Be brief.") + user text (9); the image part has no text; 2 of them read from the cache
+    assert (usage.prompt_tokens, usage.prompt_tokens_details.cached_tokens) == (12, 2)
+    assert usage.completion_tokens == 17 and usage.total_tokens == 29
+
+    chunks = list(
+        client.chat.completions.create(
+            model="claude-x",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == REPLY
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    assert chunks[-1].usage is not None and (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (
+        1,
+        17,
+    )
+
+    plain = list(
+        client.chat.completions.create(model="claude-x", messages=[{"role": "user", "content": "hi"}], stream=True)
+    )
+    assert all(c.usage is None for c in plain), "a client that did not ask for the usage chunk gets none"
+
+    usage_read = recorded(gateway, 3)
+    assert usage_read.requests == 3 and usage_read.prompt_tokens == 12 + 1 + 1
+    assert usage_read.completion_tokens == 3 * 17 and [r.stream for r in usage_read.recent] == [False, True, True]
+
+
+def test_tool_calls_through_an_anthropic_upstream(anthropic_client: tuple[openai.OpenAI, Any]) -> None:
+    client, _ = anthropic_client
+    ask: list[Any] = [{"role": "user", "content": "Weather in Paris? mock:tool"}]
+    reply = client.chat.completions.create(model="claude-x", messages=ask, tools=TOOLS, tool_choice="required")
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls is not None
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "weather" and json.loads(call.function.arguments) == {
+        "city": "Paris",
+        "unit": "celsius",
+    }
+
+    stream = client.chat.completions.create(model="claude-x", messages=ask, tools=TOOLS, stream=True)
+    calls: dict[int, dict[str, str]] = {}
+    finish = None
+    for chunk in stream:
+        for delta_call in chunk.choices[0].delta.tool_calls or ():
+            entry = calls.setdefault(delta_call.index, {"name": "", "arguments": ""})
+            if delta_call.function and delta_call.function.name:
+                entry["name"] = delta_call.function.name
+            if delta_call.function and delta_call.function.arguments:
+                entry["arguments"] += delta_call.function.arguments
+        finish = chunk.choices[0].finish_reason or finish
+    assert finish == "tool_calls" and calls[0]["name"] == "weather"
+    assert json.loads(calls[0]["arguments"]) == {"city": "Paris", "unit": "celsius"}
+
+    # the answer goes back as a tool message: translated into a tool_result the upstream accepts
+    follow_up = [
+        *ask,
+        choice.message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "18 degrees"},
+    ]
+    assert client.chat.completions.create(model="claude-x", messages=follow_up).choices[0].message.content == REPLY
+
+
+def test_anthropic_errors_in_the_gateway_shape(anthropic_client: tuple[openai.OpenAI, Any]) -> None:
+    client, _ = anthropic_client
+    with pytest.raises(openai.RateLimitError) as limited:
+        client.chat.completions.create(model="claude-x", messages=[{"role": "user", "content": "mock:status=429"}])
+    assert limited.value.code == "rate_limit_error" and "mock failure" in limited.value.message
+    with pytest.raises(openai.InternalServerError) as overloaded:
+        client.chat.completions.create(model="claude-x", messages=[{"role": "user", "content": "mock:status=529"}])
+    assert overloaded.value.status_code == 503 and overloaded.value.code == "overloaded_error"
+    with pytest.raises(openai.InternalServerError) as garbled:
+        client.chat.completions.create(model="claude-x", messages=[{"role": "user", "content": "mock:text-status=500"}])
+    assert garbled.value.status_code == 502 and "not an Anthropic JSON error" in garbled.value.message
+    with pytest.raises(openai.BadRequestError) as untranslatable:
+        client.chat.completions.create(model="claude-x", messages=[{"role": "user", "content": "hi"}], n=2)
+    assert untranslatable.value.param == "n"
+    with pytest.raises(openai.APIError) as mid_stream:
+        for _ in client.chat.completions.create(
+            model="claude-x", messages=[{"role": "user", "content": "mock:stream-error"}], stream=True
+        ):
+            pass
+    assert "failed mid-stream" in mid_stream.value.message and "Overloaded" in mid_stream.value.message
+
+
+def test_models_of_an_anthropic_upstream(anthropic_client: tuple[openai.OpenAI, Any]) -> None:
+    client, _ = anthropic_client
+    assert [m.id for m in client.models.list()] == ["mock-claude-1"]
+
+
+def test_openai_sdk_to_an_azure_upstream(start_gateway: Callable, start_mock: Callable, tmp_path: Any) -> None:
+    mock = start_mock("--provider", "azure", "--chunks", "3").removesuffix("/v1")
+    gateway = start_gateway()
+    upstream = LlmUpstream(name="azure", provider="azure", base_url=mock, azure=AzureSettings(deployment="gpt-4o-prod"))
+    client = serve(gateway, upstream)
+    reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi mock:cached=1"}])
+    assert reply.model == "gpt-4o-prod", "the deployment answered"
+    assert reply.usage is not None and reply.usage.prompt_tokens_details is not None
+    assert reply.usage.prompt_tokens_details.cached_tokens == 1
+    chunks = list(
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True)
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == REPLY
+    assert all(c.choices for c in chunks), "the usage chunk the gateway asked for is hidden, as for OpenAI"
+    usage = recorded(gateway, 2)
+    assert usage.prompt_tokens == 6 + 1 and usage.completion_tokens == 2 * 17
+
+
+def test_a_wrong_provider_block_is_refused_naming_the_field(start_gateway: Callable) -> None:
+    gateway = start_gateway()
+    body = {"name": "x", "provider": "openai", "azure": {"deployment": "d"}}
+    answer = httpx.post(
+        f"{gateway.admin_url}/upstreams", json=body, headers={"Authorization": f"Bearer {gateway.token}"}
+    )
+    assert answer.status_code == 422 and "azure" in answer.text and "provider is 'openai'" in answer.text
+    body = {"name": "x", "provider": "azure"}
+    answer = httpx.post(
+        f"{gateway.admin_url}/upstreams", json=body, headers={"Authorization": f"Bearer {gateway.token}"}
+    )
+    assert answer.status_code == 422 and "base_url: required for provider 'azure'" in answer.text
