@@ -110,7 +110,7 @@ def mock_llm(
     ] = None,
     provider: Annotated[
         MockProvider, typer.Option(help="The provider whose wire format it speaks.")
-    ] = MockProvider.openai,
+    ] = MockProvider("openai"),
 ) -> None:
     """Serve a local LLM upstream in one provider's wire format (non-streaming and SSE, with usage)."""
     from lockgate.gateway_runtime import MockSettings, run_mock

@@ -187,8 +187,9 @@ class Gateway(GatewayRef):
 
 
 class MockLlm(Construct):
-    """A local OpenAI-compatible mock LLM (for demos and tests). Given a `gateway` that runs on Docker, the mock is a
-    container on that gateway's network, where its data planes reach it. Attribute (token): `base_url`."""
+    """A local mock LLM (for demos and tests) in one provider's wire format (`type`: 'openai', 'azure',
+    'anthropic'). Given a `gateway` that runs on Docker, the mock is a container on that gateway's network, where its
+    data planes reach it. Attribute (token): `base_url`."""
 
     def __init__(
         self,
@@ -197,6 +198,7 @@ class MockLlm(Construct):
         *,
         gateway: Gateway | None = None,
         name: str | None = None,
+        type: str | None = None,
         port: int | None = None,
         chunks: int | None = None,
         chunk_delay_ms: float | None = None,
@@ -204,6 +206,7 @@ class MockLlm(Construct):
     ) -> None:
         super().__init__(scope, id)
         self.name = entity_name(self, name)
+        self.type = type or "openai"
         self.resource = lockgate_resource(
             self,
             "mock_llm",
@@ -215,6 +218,7 @@ class MockLlm(Construct):
                     if gateway is not None and isinstance(gateway.runtime, DockerRuntime)
                     else {}
                 ),
+                "type": type,
                 "port": port,
                 "chunks": chunks,
                 "chunk_delay_ms": chunk_delay_ms,

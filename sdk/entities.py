@@ -85,27 +85,28 @@ class GatewaySettings(StrictModel):
 _SETTINGS_RULES: list[JsonValue] = [
     {
         "if": {"properties": {block: {"type": "object"}}, "required": [block]},
-        "then": {"properties": {"provider": {"const": block}}, "required": ["provider"]},
+        "then": {"properties": {"type": {"const": block}}, "required": ["type"]},
     }
     for block in ("azure", "anthropic")
 ]
 _AZURE_NEEDS_URL: JsonValue = {
-    "if": {"properties": {"provider": {"const": "azure"}}, "required": ["provider"]},
+    "if": {"properties": {"type": {"const": "azure"}}, "required": ["type"]},
     "then": {"properties": {"base_url": {"type": "string"}}, "required": ["base_url"]},
 }
 
 
 class LlmUpstream(StrictModel):
-    """An LLM provider endpoint: `provider` picks the adapter (sdk/providers.py), and a block named after the
-    provider holds its own settings. `openai` is any OpenAI-compatible base URL (OpenAI, vLLM, Ollama, the mock)."""
+    """An LLM provider endpoint: `type` names the provider (its adapter, sdk/providers.py), and a block named after
+    the provider holds its own settings. `openai` is any OpenAI-compatible base URL (OpenAI, vLLM, Ollama, the
+    mock). (The field is not called `provider`: that is a meta-argument of every Terraform resource.)"""
 
     # _provider_settings checks these rules (naming the field); the JSON Schema says them too
     model_config = ConfigDict(json_schema_extra={"allOf": [*_SETTINGS_RULES, _AZURE_NEEDS_URL]})
 
     name: Name
-    provider: Provider = Field(
+    type: Provider = Field(
         default="openai",
-        description="The provider adapter: 'openai' (and every OpenAI-compatible server), 'azure' or 'anthropic'.",
+        description="The provider: 'openai' (and every OpenAI-compatible server), 'azure' or 'anthropic'.",
     )
     base_url: str | None = Field(
         default=None,
@@ -124,10 +125,8 @@ class LlmUpstream(StrictModel):
         description="Secret reference for the upstream API key, e.g. 'env:OPENAI_API_KEY'; sent as the provider "
         "expects it (Authorization: Bearer, api-key, x-api-key).",
     )
-    azure: AzureSettings | None = Field(default=None, description="Azure OpenAI's settings (provider 'azure').")
-    anthropic: AnthropicSettings | None = Field(
-        default=None, description="Anthropic's settings (provider 'anthropic')."
-    )
+    azure: AzureSettings | None = Field(default=None, description="Azure OpenAI's settings (type 'azure').")
+    anthropic: AnthropicSettings | None = Field(default=None, description="Anthropic's settings (type 'anthropic').")
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120, description="Seconds to connect (504 after).")
     read_timeout_s: float = Field(
         default=120.0, gt=0, le=3600, description="Seconds to wait for the upstream's next bytes (504 after)."
@@ -158,11 +157,11 @@ class LlmUpstream(StrictModel):
     @model_validator(mode="after")
     def _provider_settings(self) -> LlmUpstream:
         for provider in ("azure", "anthropic"):
-            if getattr(self, provider) is not None and self.provider != provider:
-                raise ValueError(f"{provider}: settings for provider '{provider}', but provider is '{self.provider}'")
-        if self.base_url is None and self.provider not in DEFAULT_BASE_URLS:
+            if getattr(self, provider) is not None and self.type != provider:
+                raise ValueError(f"{provider}: settings for type '{provider}', but type is '{self.type}'")
+        if self.base_url is None and self.type not in DEFAULT_BASE_URLS:
             raise ValueError(
-                f"base_url: required for provider '{self.provider}' (it has no public default), e.g. "
+                f"base_url: required for type '{self.type}' (it has no public default), e.g. "
                 "'https://RESOURCE.openai.azure.com'"
             )
         return self
@@ -170,7 +169,7 @@ class LlmUpstream(StrictModel):
     @property
     def url(self) -> str:
         """`base_url`, or the provider's public API when it is not set."""
-        return self.base_url or DEFAULT_BASE_URLS[self.provider]
+        return self.base_url or DEFAULT_BASE_URLS[self.type]
 
 
 class Route(StrictModel):

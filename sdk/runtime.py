@@ -6,6 +6,7 @@ from typing import Literal
 
 from lockgate.sdk._base import Name, SecretRef, StrictModel
 from lockgate.sdk.entities import GatewaySettings
+from lockgate.sdk.providers import Provider
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 Role = Literal["standalone", "control-plane", "data-plane"]
@@ -122,10 +123,13 @@ class GatewayRuntime(StrictModel):
 
 
 class MockLlmRuntime(StrictModel):
-    """A local OpenAI-compatible mock upstream (`lockgate mock-llm`) for demos and tests: a local process, or
-    (driver `docker`) a container on a docker gateway's network, where its data planes reach it."""
+    """A local mock upstream (`lockgate mock-llm`) for demos and tests, in one provider's wire format: a local
+    process, or (driver `docker`) a container on a docker gateway's network, where its data planes reach it."""
 
     name: Name
+    type: Provider = Field(
+        default="openai", description="The provider whose wire format it speaks: 'openai', 'azure' or 'anthropic'."
+    )
     driver: Literal["process", "docker"] = Field(default="process", description="'process' or 'docker'.")
     network: str | None = Field(
         default=None,

@@ -18,6 +18,8 @@ def resolve_secret(ref: str, where: str = "the gateway's environment; export {na
     if not match:
         raise SecretError("the value is not a secret reference (not shown); use 'env:NAME' or 'file:PATH'")
     scheme, target = match.groups()
+    if "\0" in target:
+        raise SecretError(f"{ref!r} names no {'variable' if scheme == 'env' else 'file'}: it holds a NUL character")
     if scheme == "env":
         value = os.environ.get(target)
         if not value:

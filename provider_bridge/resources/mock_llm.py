@@ -1,4 +1,4 @@
-"""lockgate_mock_llm: the local OpenAI-compatible mock upstream as a process. Import ID: the NAME.
+"""lockgate_mock_llm: the local mock upstream (in one provider's wire format) as a process. Import ID: the NAME.
 
 Like the gateway, each start gets a fresh instance id (`lockgate mock-llm --instance-id`, kept in the mock's
 directory): it counts as started, and later as running, only while /health answers with that id. The port is also
@@ -32,18 +32,18 @@ class MockLlmResource(ProcessResource):
     name = "mock_llm"
     label = "Mock LLM"
     model = MockLlmRuntime
-    doc = "A local OpenAI-compatible mock LLM for demos and tests (`lockgate mock-llm`)."
+    doc = "A local mock LLM for demos and tests (`lockgate mock-llm`), in one provider's wire format."
     ports = ("port",)
     computed = (
         computed("id", "The mock's name."),
         computed("pid", "Process id.", Number()),
         computed(
             "base_url",
-            "OpenAI base URL of the mock (use it as an llm_upstream's base_url); docker: as the network's data "
-            "planes reach it.",
+            "Base URL of the mock, for an llm_upstream of its provider (its base_url); docker: as the network's "
+            "data planes reach it.",
         ),
     )
-    replace_on = frozenset({"name", "chunks", "chunk_delay_ms", "latency_ms", "network", "image"})
+    replace_on = frozenset({"name", "type", "chunks", "chunk_delay_ms", "latency_ms", "network", "image"})
 
     @classmethod
     def directory(cls, name: str) -> Path:
@@ -60,7 +60,9 @@ class MockLlmResource(ProcessResource):
         shape = [
             *("--chunks", str(spec.chunks), "--chunk-delay-ms", str(spec.chunk_delay_ms)),
             *("--latency-ms", str(spec.latency_ms), "--name", state["name"], "--instance-id", instance_id),
+            *("--provider", spec.type),
         ]
+        suffix = "" if spec.type == "azure" else "/v1"  # azure: the resource endpoint, above /openai/...
         try:
             if spec.driver == "docker":
                 from lockgate.provider_bridge.drivers import docker_mock as docker
@@ -68,14 +70,14 @@ class MockLlmResource(ProcessResource):
                 assert spec.network is not None  # the model requires it
                 url = docker.start_mock(spec.name, spec.image, spec.network, spec.host, state["port"], shape)
                 self.keep_ports(state)
-                return {**state, "id": state["name"], "pid": 0, "base_url": url}
+                return {**state, "id": state["name"], "pid": 0, "base_url": url.removesuffix("/v1") + suffix}
             args = ["mock-llm", "--host", state["host"], "--port", str(state["port"]), *shape]
             pid = driver.start(args, directory / "mock.log", lambda _pid: _answers(base, instance_id))
         except (driver.DriverError, EngineUnavailable) as exc:
             ctx.diagnostics.add_error(f"Mock LLM '{state['name']}' did not start", str(exc))
             return None
         self.keep_ports(state)
-        state = {**state, "id": state["name"], "pid": pid, "base_url": base + "/v1"}
+        state = {**state, "id": state["name"], "pid": pid, "base_url": base + suffix}
         (directory / "state.json").write_text(json.dumps(state))
         (directory / "instance-id").write_text(instance_id)
         return state
@@ -92,7 +94,8 @@ class MockLlmResource(ProcessResource):
             instance_id = (self.directory(current["name"]) / "instance-id").read_text()
         except OSError:
             return None  # started by an older provider, or its directory is gone: plan to start it again
-        alive = driver.is_ours(int(current["pid"])) and _answers(current["base_url"].removesuffix("/v1"), instance_id)
+        base = current["base_url"].removesuffix("/v1")
+        alive = driver.is_ours(int(current["pid"])) and _answers(base, instance_id)
         return current if alive else None
 
     def update(self, ctx: UpdateContext, current: dict[str, Any], planned: dict[str, Any]) -> dict[str, Any] | None:

@@ -17,8 +17,8 @@ from lockgate.sdk import LlmUpstream
 FIXTURES = Path(__file__).parent / "conformance"
 UPSTREAMS = {
     "openai": LlmUpstream(name="u"),
-    "azure": LlmUpstream(name="u", provider="azure", base_url="https://r.openai.azure.com"),
-    "anthropic": LlmUpstream(name="u", provider="anthropic"),
+    "azure": LlmUpstream(name="u", type="azure", base_url="https://r.openai.azure.com"),
+    "anthropic": LlmUpstream(name="u", type="anthropic"),
 }
 
 

@@ -64,9 +64,7 @@ def recorded(gateway: Any, requests: int) -> Any:
 def anthropic_client(start_gateway: Callable, start_mock: Callable) -> tuple[openai.OpenAI, Any]:
     mock = start_mock("--provider", "anthropic", "--chunks", "4")
     gateway = start_gateway()
-    upstream = LlmUpstream(
-        name="claude", provider="anthropic", base_url=mock, anthropic=AnthropicSettings(max_tokens=512)
-    )
+    upstream = LlmUpstream(name="claude", type="anthropic", base_url=mock, anthropic=AnthropicSettings(max_tokens=512))
     return serve(gateway, upstream), gateway
 
 
@@ -177,7 +175,7 @@ def test_models_of_an_anthropic_upstream(anthropic_client: tuple[openai.OpenAI, 
 def test_openai_sdk_to_an_azure_upstream(start_gateway: Callable, start_mock: Callable, tmp_path: Any) -> None:
     mock = start_mock("--provider", "azure", "--chunks", "3").removesuffix("/v1")
     gateway = start_gateway()
-    upstream = LlmUpstream(name="azure", provider="azure", base_url=mock, azure=AzureSettings(deployment="gpt-4o-prod"))
+    upstream = LlmUpstream(name="azure", type="azure", base_url=mock, azure=AzureSettings(deployment="gpt-4o-prod"))
     client = serve(gateway, upstream)
     reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi mock:cached=1"}])
     assert reply.model == "gpt-4o-prod", "the deployment answered"
@@ -194,13 +192,13 @@ def test_openai_sdk_to_an_azure_upstream(start_gateway: Callable, start_mock: Ca
 
 def test_a_wrong_provider_block_is_refused_naming_the_field(start_gateway: Callable) -> None:
     gateway = start_gateway()
-    body = {"name": "x", "provider": "openai", "azure": {"deployment": "d"}}
+    body = {"name": "x", "type": "openai", "azure": {"deployment": "d"}}
     answer = httpx.post(
         f"{gateway.admin_url}/upstreams", json=body, headers={"Authorization": f"Bearer {gateway.token}"}
     )
-    assert answer.status_code == 422 and "azure" in answer.text and "provider is 'openai'" in answer.text
-    body = {"name": "x", "provider": "azure"}
+    assert answer.status_code == 422 and "azure" in answer.text and "type is 'openai'" in answer.text
+    body = {"name": "x", "type": "azure"}
     answer = httpx.post(
         f"{gateway.admin_url}/upstreams", json=body, headers={"Authorization": f"Bearer {gateway.token}"}
     )
-    assert answer.status_code == 422 and "base_url: required for provider 'azure'" in answer.text
+    assert answer.status_code == 422 and "base_url: required for type 'azure'" in answer.text

@@ -22,4 +22,4 @@ ADAPTERS: dict[ProviderName, Callable[[LlmUpstream, str | None], Provider]] = {
 
 def make_provider(spec: LlmUpstream, auth: str | None) -> Provider:
     """The adapter for `spec`, with its resolved credential."""
-    return ADAPTERS[spec.provider](spec, auth)
+    return ADAPTERS[spec.type](spec, auth)

@@ -1,0 +1,95 @@
+"""Upstreams of each provider through the real Terraform and the real provider: typed settings blocks, defaults
+filled in by the plan (so a second plan is empty), and the OpenAI SDK through the gateway to each mock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import openai
+import pytest
+from lockgate.gateway_runtime.mock_llm import REPLY
+
+BODY = """
+resource "lockgate_gateway" "gw" { name = "providers" }
+resource "lockgate_mock_llm" "claude" {
+  name     = "claude"
+  type     = "anthropic"
+}
+resource "lockgate_mock_llm" "azure" {
+  name     = "azure"
+  type     = "azure"
+}
+resource "lockgate_llm_upstream" "claude" {
+  gateway  = lockgate_gateway.gw.id
+  name     = "claude"
+  type     = "anthropic"
+  base_url = lockgate_mock_llm.claude.base_url
+  anthropic { max_tokens = MAX_TOKENS }
+}
+resource "lockgate_llm_upstream" "azure" {
+  gateway  = lockgate_gateway.gw.id
+  name     = "azure"
+  type     = "azure"
+  base_url = lockgate_mock_llm.azure.base_url
+  azure { deployment = "gpt-4o-prod" }
+}
+resource "lockgate_route" "claude" {
+  gateway  = lockgate_gateway.gw.id
+  name     = "claude"
+  paths    = ["/claude/v1"]
+  upstream = lockgate_llm_upstream.claude.name
+  policies {
+    key_auth {}
+    usage {}
+  }
+}
+resource "lockgate_route" "azure" {
+  gateway  = lockgate_gateway.gw.id
+  name     = "azure"
+  paths    = ["/azure/v1"]
+  upstream = lockgate_llm_upstream.azure.name
+  policies {
+    key_auth {}
+  }
+}
+resource "lockgate_consumer" "alice" {
+  gateway = lockgate_gateway.gw.id
+  name    = "alice"
+}
+resource "lockgate_api_key" "alice" {
+  gateway  = lockgate_gateway.gw.id
+  name     = "alice-key"
+  consumer = lockgate_consumer.alice.name
+}
+output "proxy_url" { value = lockgate_gateway.gw.proxy_url }
+output "key" {
+  value     = lockgate_api_key.alice.key
+  sensitive = true
+}
+"""
+
+
+@pytest.mark.e2e
+def test_anthropic_and_azure_upstreams_from_terraform(project: Callable) -> None:
+    p = project(BODY.replace("MAX_TOKENS", "256"))
+    plan = p.tf("plan", "-input=false").stdout
+    assert 'api_version = "2024-10-21"' in plan and 'version    = "2023-06-01"' in plan, "defaults shown in the plan"
+    p.apply()
+    p.tf("plan", "-detailed-exitcode", "-input=false")  # exit 0: nothing to change after apply
+    proxy_url = p.tf("output", "-raw", "proxy_url").stdout
+    key = p.tf("output", "-raw", "key").stdout
+    hi: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+    for route, model in (("claude", "claude-x"), ("azure", "gpt-4o-prod")):
+        client = openai.OpenAI(base_url=f"{proxy_url}/{route}/v1", api_key=key, max_retries=0)
+        reply = client.chat.completions.create(model="asked", messages=hi)
+        assert reply.choices[0].message.content == REPLY and reply.model == (model if route == "azure" else "asked")
+
+    p.write(BODY.replace("MAX_TOKENS", "512"))
+    plan = p.tf("plan", "-input=false").stdout
+    assert "1 to change, 0 to destroy" in plan and "256 -> 512" in plan, "a setting changes in place"
+    p.apply()
+    p.tf("plan", "-detailed-exitcode", "-input=false")
+
+    p.write(BODY.replace("MAX_TOKENS", "256").replace('"azure"\n  base_url', '"openai"\n  base_url'))
+    refused = p.tf("plan", "-input=false", ok=(1,))
+    assert "azure: settings for type 'azure', but type is 'openai'" in refused.stderr.replace("\n", " ")
