@@ -1,6 +1,6 @@
 """`lockgate mock-llm`: a local upstream for the demo, tests and benchmarks, in one provider's wire format:
-OpenAI's (the default), Azure OpenAI's (OpenAI's on deployment URLs, the key in `api-key`) or Anthropic's
-(`--provider anthropic`, mock_anthropic.py).
+OpenAI's (the default), Azure OpenAI's (OpenAI's on deployment URLs, the key in `api-key`), Anthropic's
+(`--provider anthropic`, mock_anthropic.py) or Gemini's (`--provider gemini`, mock_gemini.py).
 
 It answers chat completions with a fixed reply split into `chunks` SSE events (`chunk_delay_ms` apart), with usage.
 Directives in the last user message drive failure modes for tests:
@@ -39,7 +39,7 @@ class MockSettings:
     latency_ms: float = 0.0
     api_key: str | None = None
     name: str | None = None
-    provider: str = "openai"  # the wire format: openai, azure or anthropic
+    provider: str = "openai"  # the wire format: one of sdk.providers.PROVIDERS
     instance_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # /health says it, like `lockgate serve`
 
 
@@ -104,6 +104,10 @@ def create_mock_app(settings: MockSettings) -> web.Application:
         from lockgate.gateway_runtime.mock_anthropic import create_anthropic_app
 
         app = create_anthropic_app(settings)
+    elif settings.provider == "gemini":
+        from lockgate.gateway_runtime.mock_gemini import create_gemini_app
+
+        app = create_gemini_app(settings)
     else:
         app = _openai_app(settings)
     identity = Health(status="ok", name=settings.name, instance_id=settings.instance_id).model_dump_json()

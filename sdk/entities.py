@@ -106,7 +106,7 @@ class LlmUpstream(StrictModel):
     name: Name
     type: Provider = Field(
         default="openai",
-        description="The provider: 'openai' (and every OpenAI-compatible server), 'azure' or 'anthropic'.",
+        description="The provider: 'openai' (and every OpenAI-compatible server), 'azure', 'anthropic' or 'gemini'.",
     )
     base_url: str | None = Field(
         default=None,

@@ -4,6 +4,7 @@
     openai      OpenAI chat completions            https://api.openai.com/v1             -
     azure       OpenAI's, on deployment URLs       - (the resource's endpoint)           azure
     anthropic   Anthropic Messages                 https://api.anthropic.com/v1          anthropic
+    gemini      Gemini generateContent             https://generativelanguage.googleapis.com/v1beta  -
 
 `openai` is every OpenAI-compatible server too: vLLM, Ollama, Mistral's API, the mock.
 """
@@ -15,11 +16,12 @@ from typing import Literal
 from lockgate.sdk._base import StrictModel
 from pydantic import Field
 
-Provider = Literal["openai", "azure", "anthropic"]
-PROVIDERS: tuple[Provider, ...] = ("openai", "azure", "anthropic")
+Provider = Literal["openai", "azure", "anthropic", "gemini"]
+PROVIDERS: tuple[Provider, ...] = ("openai", "azure", "anthropic", "gemini")
 DEFAULT_BASE_URLS: dict[Provider, str] = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com/v1",
+    "gemini": "https://generativelanguage.googleapis.com/v1beta",
 }
 
 

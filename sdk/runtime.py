@@ -128,7 +128,7 @@ class MockLlmRuntime(StrictModel):
 
     name: Name
     type: Provider = Field(
-        default="openai", description="The provider whose wire format it speaks: 'openai', 'azure' or 'anthropic'."
+        default="openai", description="The provider whose wire format it speaks: one of lockgate's upstream types."
     )
     driver: Literal["process", "docker"] = Field(default="process", description="'process' or 'docker'.")
     network: str | None = Field(
@@ -142,6 +142,11 @@ class MockLlmRuntime(StrictModel):
     chunks: int = Field(default=8, ge=1, le=1000, description="SSE chunks per streamed reply.")
     chunk_delay_ms: float = Field(default=0.0, ge=0, le=10_000, description="Pause between SSE chunks.")
     latency_ms: float = Field(default=0.0, ge=0, le=60_000, description="Pause before every answer.")
+
+    @property
+    def base_path(self) -> str:
+        """What an upstream of the mock's type puts after its address in its base_url."""
+        return {"azure": "", "gemini": "/v1beta"}.get(self.type, "/v1")
 
     @field_validator("network")
     @classmethod

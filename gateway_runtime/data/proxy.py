@@ -168,6 +168,12 @@ class DataPlane:
                         self._record(route, consumer, model, True, parser.status, parser.tokens)
                     if out:
                         await client.write(out)
+                out = parser.close()
+                if parser.done and not recorded:
+                    recorded = True
+                    self._record(route, consumer, model, True, parser.status, parser.tokens)
+                if out:
+                    await client.write(out)
                 if not parser.done:
                     status = 502
                     await client.write(

@@ -62,7 +62,7 @@ class MockLlmResource(ProcessResource):
             *("--latency-ms", str(spec.latency_ms), "--name", state["name"], "--instance-id", instance_id),
             *("--provider", spec.type),
         ]
-        suffix = "" if spec.type == "azure" else "/v1"  # azure: the resource endpoint, above /openai/...
+        suffix = spec.base_path
         try:
             if spec.driver == "docker":
                 from lockgate.provider_bridge.drivers import docker_mock as docker
@@ -94,7 +94,7 @@ class MockLlmResource(ProcessResource):
             instance_id = (self.directory(current["name"]) / "instance-id").read_text()
         except OSError:
             return None  # started by an older provider, or its directory is gone: plan to start it again
-        base = current["base_url"].removesuffix("/v1")
+        base = "http://{host}:{port}".format(**current)
         alive = driver.is_ours(int(current["pid"])) and _answers(base, instance_id)
         return current if alive else None
 

@@ -19,6 +19,7 @@ UPSTREAMS = {
     "openai": LlmUpstream(name="u"),
     "azure": LlmUpstream(name="u", type="azure", base_url="https://r.openai.azure.com"),
     "anthropic": LlmUpstream(name="u", type="anthropic"),
+    "gemini": LlmUpstream(name="u", type="gemini"),
 }
 
 
@@ -60,6 +61,19 @@ COMPLETIONS = [
             [("get_weather", {"location": "San Francisco, CA", "unit": "celsius"})],
         ),
     ),
+    ("gemini", "completion.json", Tokens(8, 7, 15), Answer("AI learns patterns", "stop", [])),
+    (
+        "gemini",
+        "thinking_cached.json",  # completion = candidates 12 + thoughts 400
+        Tokens(2120, 412, 2532, cached=2048, reasoning=400),
+        Answer("The answer is 42.", "stop", []),
+    ),
+    (
+        "gemini",
+        "tool_call.json",
+        Tokens(50, 8, 58),
+        Answer(None, "tool_calls", [("get_weather", {"location": "Boston, MA"})]),
+    ),
 ]
 
 STREAMS = [
@@ -78,6 +92,13 @@ STREAMS = [
         Tokens(472, 89, 561),
         Answer("Okay, let's check the weather.", "tool_calls", [("get_weather", {"location": "San Francisco, CA"})]),
     ),
+    ("gemini", "stream.sse", Tokens(4, 3, 7), Answer("Hello there!", "stop", [])),
+    (
+        "gemini",
+        "tool_stream.sse",
+        Tokens(61, 109, 170, reasoning=88),
+        Answer("Let me check.", "tool_calls", [("get_weather", {"location": "Paris"})]),
+    ),
 ]
 
 ERRORS = [
@@ -85,6 +106,8 @@ ERRORS = [
     ("openai", "error_429.json", 429, 429, "rate_limit_exceeded", True),
     ("azure", "error_400.json", 400, 400, "content_filter", True),
     ("anthropic", "error_529.json", 529, 503, "overloaded_error", False),
+    ("gemini", "error_429.json", 429, 429, "RESOURCE_EXHAUSTED", False),
+    ("gemini", "error_bad_key.json", 400, 502, "upstream_auth", False),
 ]
 
 
@@ -131,7 +154,7 @@ def test_full_answers(name: str, fixture: str, tokens: Tokens, answer: Answer) -
 def test_streams_in_any_pieces(name: str, fixture: str, tokens: Tokens, answer: Answer, piece: int) -> None:
     raw = (FIXTURES / name / fixture).read_bytes()
     parser = provider(name).stream_parser("asked-model", include_usage=True, hide_usage=False)
-    out = b"".join(parser.feed(raw[i : i + piece]) for i in range(0, len(raw), piece))
+    out = b"".join(parser.feed(raw[i : i + piece]) for i in range(0, len(raw), piece)) + parser.close()
     assert parser.done and parser.status == 200
     assert parser.tokens == tokens
     got, chunks, done = read_stream(out)

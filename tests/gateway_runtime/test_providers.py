@@ -39,6 +39,8 @@ PIXEL = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
 
+HI: list[Any] = [{"role": "user", "content": "hi"}]
+
 
 def serve(gateway: Any, upstream: LlmUpstream) -> openai.OpenAI:
     with gateway.admin() as admin:
@@ -202,3 +204,54 @@ def test_a_wrong_provider_block_is_refused_naming_the_field(start_gateway: Calla
         f"{gateway.admin_url}/upstreams", json=body, headers={"Authorization": f"Bearer {gateway.token}"}
     )
     assert answer.status_code == 422 and "base_url: required for type 'azure'" in answer.text
+
+
+def test_openai_sdk_to_a_gemini_upstream(start_gateway: Callable, start_mock: Callable) -> None:
+    mock = start_mock("--provider", "gemini", "--chunks", "4").removesuffix("/v1") + "/v1beta"
+    gateway = start_gateway()
+    client = serve(gateway, LlmUpstream(name="gemini", type="gemini", base_url=mock))
+    ask: list[Any] = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Think. mock:thoughts=5 mock:cached=2"},
+    ]
+    reply = client.chat.completions.create(model="gemini-x", messages=ask)
+    assert reply.choices[0].message.content == REPLY and reply.model == "gemini-x"
+    usage = reply.usage
+    assert usage is not None and usage.completion_tokens_details is not None
+    assert usage.prompt_tokens_details is not None and usage.prompt_tokens_details.cached_tokens == 2
+    # system 3 + user 12; completion = the reply's 17 + 5 thinking tokens
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.completion_tokens_details.reasoning_tokens) == (
+        15,
+        22,
+        5,
+    )
+
+    asked = {"include_usage": True}
+    chunks = list(client.chat.completions.create(model="gemini-x", messages=HI, stream=True, stream_options=asked))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == REPLY
+    final = chunks[-1].usage
+    assert final is not None and (final.prompt_tokens, final.completion_tokens) == (1, 17)
+
+    tool_ask: list[Any] = [{"role": "user", "content": "Weather? mock:tool"}]
+    called = client.chat.completions.create(model="gemini-x", messages=tool_ask, tools=TOOLS)
+    assert called.choices[0].finish_reason == "tool_calls" and called.choices[0].message.tool_calls is not None
+    call = called.choices[0].message.tool_calls[0]
+    assert call.function.name == "weather" and json.loads(call.function.arguments) == {"city": "Paris"}
+    follow_up = [
+        *tool_ask,
+        called.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "18 degrees"},
+    ]
+    assert client.chat.completions.create(model="gemini-x", messages=follow_up).choices[0].message.content == REPLY
+    with pytest.raises(openai.BadRequestError) as orphan:
+        client.chat.completions.create(
+            model="gemini-x", messages=[*HI, {"role": "tool", "tool_call_id": "nope", "content": "x"}]
+        )
+    assert orphan.value.param == "messages[1].tool_call_id"
+    with pytest.raises(openai.RateLimitError) as limited:
+        client.chat.completions.create(model="gemini-x", messages=[{"role": "user", "content": "mock:status=429"}])
+    assert limited.value.code == "RESOURCE_EXHAUSTED"
+    assert [m.id for m in client.models.list()] == ["mock-gemini-1"]
+
+    usage_read = recorded(gateway, 5)
+    assert usage_read.prompt_tokens >= 15 + 1 and usage_read.completion_tokens >= 22 + 17

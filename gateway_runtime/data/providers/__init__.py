@@ -7,6 +7,7 @@ from collections.abc import Callable
 from lockgate.gateway_runtime.data.providers.anthropic import AnthropicProvider
 from lockgate.gateway_runtime.data.providers.azure import AzureProvider
 from lockgate.gateway_runtime.data.providers.base import Provider
+from lockgate.gateway_runtime.data.providers.gemini import GeminiProvider
 from lockgate.gateway_runtime.data.providers.openai import OpenAiProvider
 from lockgate.sdk import LlmUpstream
 from lockgate.sdk.providers import Provider as ProviderName
@@ -17,6 +18,7 @@ ADAPTERS: dict[ProviderName, Callable[[LlmUpstream, str | None], Provider]] = {
     "openai": OpenAiProvider,
     "azure": AzureProvider,
     "anthropic": AnthropicProvider,
+    "gemini": GeminiProvider,
 }
 
 

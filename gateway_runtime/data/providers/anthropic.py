@@ -16,7 +16,6 @@ and `cached` is `cache_read_input_tokens`.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
@@ -29,7 +28,18 @@ from lockgate.gateway_runtime.data.providers.base import (
     credentials_rejected,
     unreadable_error,
 )
-from lockgate.gateway_runtime.data.sse import DONE_EVENT, EventSplitter, data_event, data_of
+from lockgate.gateway_runtime.data.providers.translate import (
+    Chunks,
+    calls,
+    chat_completion,
+    functions,
+    max_tokens,
+    one_choice,
+    parts,
+    stop_sequences,
+    tool_call,
+)
+from lockgate.gateway_runtime.data.sse import DONE_EVENT, EventSplitter, data_of
 from lockgate.gateway_runtime.data.usage import NO_TOKENS, Tokens, count, usage_object
 from lockgate.sdk import AnthropicSettings, LlmUpstream
 
@@ -44,7 +54,6 @@ STOP_REASONS = {
 }
 # status -> (status for the client, code): the client's own mistakes keep theirs; the provider's trouble is a 5xx
 _STATUSES = {400: 400, 404: 404, 413: 413, 429: 429, 500: 502, 502: 502, 503: 503, 529: 503}
-_COPIED = (("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"))
 
 
 def anthropic_usage(raw: object, upstream: str) -> Tokens:
@@ -59,8 +68,7 @@ def anthropic_usage(raw: object, upstream: str) -> Tokens:
 
 def messages_request(body: dict[str, Any], settings: AnthropicSettings) -> dict[str, Any]:
     """An OpenAI chat request as a Messages request; TranslationError names what cannot be translated."""
-    if body.get("n", 1) not in (1, None):
-        raise TranslationError("This upstream answers one choice per request: 'n' must be 1.", "n")
+    one_choice(body)
     system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for index, message in enumerate(body["messages"]):
@@ -73,33 +81,39 @@ def messages_request(body: dict[str, Any], settings: AnthropicSettings) -> dict[
         elif role == "user":
             messages.append({"role": "user", "content": _blocks(message.get("content"), where)})
         elif role == "assistant":
-            messages.append({"role": "assistant", "content": _assistant_blocks(message, where)})
+            uses = [
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in calls(message, where)
+            ]
+            messages.append({"role": "assistant", "content": _blocks(message.get("content"), where) + uses})
         elif role == "tool":
             result: dict[str, Any] = {"type": "tool_result", "tool_use_id": str(message.get("tool_call_id", ""))}
-            result["content"] = _blocks(message.get("content"), where)
-            messages.append({"role": "user", "content": [result]})
+            messages.append(
+                {"role": "user", "content": [{**result, "content": _blocks(message.get("content"), where)}]}
+            )
         else:
             raise TranslationError(f"'{where}.role' must be system, developer, user, assistant or tool.", where)
     request: dict[str, Any] = {
         "model": body["model"],
         "messages": messages,
-        "max_tokens": body.get("max_completion_tokens") or body.get("max_tokens") or settings.max_tokens,
+        "max_tokens": max_tokens(body) or settings.max_tokens,
     }
     if system:
         request["system"] = system
-    for openai_name, name in _COPIED:
-        if body.get(openai_name) is not None:
-            request[name] = body[openai_name]
-    stop = body.get("stop")
-    if stop:
-        request["stop_sequences"] = [stop] if isinstance(stop, str) else stop
+    for name in ("temperature", "top_p", "top_k"):
+        if body.get(name) is not None:
+            request[name] = body[name]
+    stops = stop_sequences(body)
+    if stops:
+        request["stop_sequences"] = stops
     if body.get("stream"):
         request["stream"] = True
     if isinstance(body.get("user"), str):
         request["metadata"] = {"user_id": body["user"]}
-    tools = body.get("tools")
+    tools = functions(body)
     if tools:
-        request["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(tools)]
+        request["tools"] = [
+            {**{k: v for k, v in t.items() if k != "parameters"}, "input_schema": t["parameters"]} for t in tools
+        ]
         choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
         if choice is not None:
             request["tool_choice"] = choice
@@ -107,66 +121,16 @@ def messages_request(body: dict[str, Any], settings: AnthropicSettings) -> dict[
 
 
 def _blocks(content: object, where: str) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}] if content else []
-    if not isinstance(content, list):
-        raise TranslationError(f"'{where}.content' must be a string or an array of parts.", f"{where}.content")
     blocks = []
-    for index, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            blocks.append({"type": "text", "text": part["text"]})
-        elif kind == "image_url":
-            blocks.append(_image(part.get("image_url"), f"{where}.content[{index}]"))
+    for part in parts(content, where):
+        if isinstance(part, str):
+            blocks.append({"type": "text", "text": part})
+        elif part.data is not None:
+            source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+            blocks.append({"type": "image", "source": source})
         else:
-            raise TranslationError(
-                f"'{where}.content[{index}]' must be a text or image_url part for this upstream.",
-                f"{where}.content[{index}]",
-            )
+            blocks.append({"type": "image", "source": {"type": "url", "url": part.url}})
     return blocks
-
-
-def _image(image: object, where: str) -> dict[str, Any]:
-    url = image.get("url") if isinstance(image, dict) else None
-    if not isinstance(url, str) or not url:
-        raise TranslationError(f"'{where}.image_url.url' must be a URL or a data: URL.", f"{where}.image_url")
-    if url.startswith("data:"):
-        header, _, data = url[5:].partition(",")
-        media_type, _, encoding = header.partition(";")
-        if encoding != "base64" or not data:
-            raise TranslationError(f"'{where}.image_url.url' must be a base64 data: URL.", f"{where}.image_url")
-        return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
-    return {"type": "image", "source": {"type": "url", "url": url}}
-
-
-def _assistant_blocks(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
-    blocks = _blocks(message.get("content"), where)
-    for index, call in enumerate(message.get("tool_calls") or ()):
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise TranslationError(f"'{where}.tool_calls[{index}]' must be a function call.", f"{where}.tool_calls")
-        try:
-            arguments = orjson.loads(function.get("arguments") or "{}")
-        except (orjson.JSONDecodeError, TypeError):
-            arguments = None
-        if not isinstance(arguments, dict):
-            raise TranslationError(
-                f"'{where}.tool_calls[{index}].function.arguments' must be a JSON object.", f"{where}.tool_calls"
-            )
-        blocks.append({"type": "tool_use", "id": str(call.get("id", "")), "name": function["name"], "input": arguments})
-    return blocks
-
-
-def _tool(tool: object, where: str) -> dict[str, Any]:
-    function = tool.get("function") if isinstance(tool, dict) else None
-    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-        raise TranslationError(f"'{where}' must be a function tool with a name.", where)
-    out: dict[str, Any] = {"name": function["name"], "input_schema": function.get("parameters") or {"type": "object"}}
-    if isinstance(function.get("description"), str):
-        out["description"] = function["description"]
-    return out
 
 
 def _tool_choice(choice: object, parallel: object) -> dict[str, Any] | None:
@@ -186,39 +150,19 @@ def _tool_choice(choice: object, parallel: object) -> dict[str, Any] | None:
     return out
 
 
-def chat_completion(message: dict[str, Any], tokens: Tokens) -> dict[str, Any]:
+def _chat_completion(message: dict[str, Any], tokens: Tokens) -> dict[str, Any]:
     """A Messages response as an OpenAI `chat.completion`."""
-    text: list[str] = []
-    calls = []
+    texts: list[str] = []
+    uses = []
     for block in message.get("content") or ():
         if not isinstance(block, dict):
             continue
         if block.get("type") == "text":
-            text.append(str(block.get("text", "")))
+            texts.append(str(block.get("text", "")))
         elif block.get("type") == "tool_use":
-            arguments = orjson.dumps(block.get("input", {})).decode()
-            function = {"name": block.get("name"), "arguments": arguments}
-            calls.append({"id": block.get("id"), "type": "function", "function": function})
-    answer: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not calls else None}
-    if calls:
-        answer["tool_calls"] = calls
-    return {
-        "id": message.get("id"),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": message.get("model"),
-        "choices": [{"index": 0, "message": answer, "finish_reason": _finish(message.get("stop_reason"))}],
-        "usage": openai_usage_of(tokens),
-    }
-
-
-def openai_usage_of(tokens: Tokens) -> dict[str, Any]:
-    return {
-        "prompt_tokens": tokens.prompt,
-        "completion_tokens": tokens.completion,
-        "total_tokens": tokens.total,
-        "prompt_tokens_details": {"cached_tokens": tokens.cached},
-    }
+            uses.append(tool_call(block.get("id"), block.get("name"), block.get("input")))
+    finish = _finish(message.get("stop_reason"))
+    return chat_completion(message.get("id"), message.get("model"), texts, uses, finish, tokens)
 
 
 def _finish(reason: object) -> str | None:
@@ -231,8 +175,7 @@ class MessagesStream:
     def __init__(self, upstream: str, model: str, include_usage: bool) -> None:
         self._events = EventSplitter()
         self._upstream, self._include_usage = upstream, include_usage
-        self._chunk: dict[str, Any] = {"id": "", "object": "chat.completion.chunk", "created": int(time.time())}
-        self._chunk["model"] = model
+        self._chunks = Chunks(model)
         self._usage: dict[str, Any] = {}
         self._tools: dict[int, int] = {}  # content block index -> OpenAI tool call index
         self.tokens: Tokens | None = None
@@ -247,6 +190,9 @@ class MessagesStream:
                 self._fail(502, f"Upstream '{self._upstream}' sent a stream event over 1 MiB.", "upstream_error")
             )
         return b"".join(out)
+
+    def close(self) -> bytes:
+        return b""
 
     def _translate(self, event: bytes) -> bytes:
         if self.done:
@@ -275,8 +221,8 @@ class MessagesStream:
 
     def _start(self, message: object) -> bytes:
         if isinstance(message, dict):
-            self._chunk["id"] = message.get("id", "")
-            self._chunk["model"] = message.get("model", self._chunk["model"])
+            self._chunks.base["id"] = message.get("id", "")
+            self._chunks.base["model"] = message.get("model", self._chunks.base["model"])
             self._merge_usage(message.get("usage"))
         return self._emit({"role": "assistant", "content": ""}, None)
 
@@ -308,14 +254,11 @@ class MessagesStream:
 
     def _stop(self) -> bytes:
         self.done = True
-        out = b""
-        if self._include_usage:
-            final = {**self._chunk, "choices": [], "usage": openai_usage_of(self.tokens or NO_TOKENS)}
-            out = data_event(final)
-        return out + DONE_EVENT
+        usage = self._chunks.usage(self.tokens or NO_TOKENS) if self._include_usage else b""
+        return usage + DONE_EVENT
 
     def _emit(self, delta: dict[str, Any], finish: str | None) -> bytes:
-        return data_event({**self._chunk, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        return self._chunks.delta(delta, finish)
 
     def _fail(self, status: int, message: str, code: str) -> bytes:
         self.done, self.status = True, status
@@ -345,7 +288,7 @@ class AnthropicProvider:
         if not isinstance(message, dict) or message.get("type") != "message":
             return None
         tokens = anthropic_usage(message.get("usage"), self.name)
-        return Completion(orjson.dumps(chat_completion(message, tokens)), tokens)
+        return Completion(orjson.dumps(_chat_completion(message, tokens)), tokens)
 
     def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> MessagesStream:
         return MessagesStream(self.name, model, include_usage)

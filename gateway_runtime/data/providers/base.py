@@ -59,6 +59,11 @@ class StreamParser(Protocol):
 
     def feed(self, chunk: bytes) -> bytes: ...
 
+    def close(self) -> bytes:
+        """The provider closed the stream: what is left to send (a format whose end is the connection's own ends
+        here, and sets `done`)."""
+        ...
+
 
 class Provider(Protocol):
     relay: bool  # speaks OpenAI's format: bytes relayed as they come, the request sent as the client wrote it

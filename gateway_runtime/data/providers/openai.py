@@ -56,6 +56,9 @@ class OpenAiTee:
         out = b"".join(event for event in events if self._relayed(event))
         return out + overflow if overflow else out
 
+    def close(self) -> bytes:
+        return b""
+
     def _relayed(self, event: bytes) -> bool:
         if b"[DONE]" in event and event.strip().endswith(b"[DONE]"):
             self.done = True
