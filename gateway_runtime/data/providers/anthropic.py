@@ -121,7 +121,7 @@ def messages_request(body: dict[str, Any], settings: AnthropicSettings) -> dict[
 
 
 def _blocks(content: object, where: str) -> list[dict[str, Any]]:
-    blocks = []
+    blocks: list[dict[str, Any]] = []
     for part in parts(content, where):
         if isinstance(part, str):
             blocks.append({"type": "text", "text": part})

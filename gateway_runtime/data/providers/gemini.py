@@ -111,7 +111,7 @@ def generate_request(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _parts(content: object, where: str) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for part in parts(content, where):
         if isinstance(part, str):
             out.append({"text": part})
@@ -169,7 +169,8 @@ class GeminiStream:
         self._events = EventSplitter()
         self._upstream, self._include_usage = upstream, include_usage
         self._chunks = Chunks(model)
-        self._started, self._calls, self._finish = False, 0, None
+        self._started, self._calls = False, 0
+        self._finish: str | None = None
         self.tokens: Tokens | None = None
         self.done = False
         self.status = 200
