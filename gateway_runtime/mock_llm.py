@@ -1,6 +1,6 @@
 """`lockgate mock-llm`: a local upstream for the demo, tests and benchmarks, in one provider's wire format:
-OpenAI's (the default), Azure OpenAI's (OpenAI's on deployment URLs, the key in `api-key`), Anthropic's
-(`--provider anthropic`, mock_anthropic.py) or Gemini's (`--provider gemini`, mock_gemini.py).
+OpenAI's (the default), Azure OpenAI's (OpenAI's on deployment URLs, the key in `api-key`), or (`--provider NAME`)
+Anthropic's, Gemini's or Cohere's (mock_anthropic.py, mock_gemini.py, mock_cohere.py).
 
 It answers chat completions with a fixed reply split into `chunks` SSE events (`chunk_delay_ms` apart), with usage.
 Directives in the last user message drive failure modes for tests:
@@ -104,6 +104,10 @@ def create_mock_app(settings: MockSettings) -> web.Application:
         from lockgate.gateway_runtime.mock_anthropic import create_anthropic_app
 
         app = create_anthropic_app(settings)
+    elif settings.provider == "cohere":
+        from lockgate.gateway_runtime.mock_cohere import create_cohere_app
+
+        app = create_cohere_app(settings)
     elif settings.provider == "gemini":
         from lockgate.gateway_runtime.mock_gemini import create_gemini_app
 

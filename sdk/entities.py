@@ -106,7 +106,8 @@ class LlmUpstream(StrictModel):
     name: Name
     type: Provider = Field(
         default="openai",
-        description="The provider: 'openai' (and every OpenAI-compatible server), 'azure', 'anthropic' or 'gemini'.",
+        description="The provider: 'openai' (and every OpenAI-compatible server), 'azure', 'anthropic', 'gemini' "
+        "or 'cohere'.",
     )
     base_url: str | None = Field(
         default=None,

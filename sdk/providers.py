@@ -5,6 +5,7 @@
     azure       OpenAI's, on deployment URLs       - (the resource's endpoint)           azure
     anthropic   Anthropic Messages                 https://api.anthropic.com/v1          anthropic
     gemini      Gemini generateContent             https://generativelanguage.googleapis.com/v1beta  -
+    cohere      Cohere v2 chat                     https://api.cohere.com/v2             -
 
 `openai` is every OpenAI-compatible server too: vLLM, Ollama, Mistral's API, the mock.
 """
@@ -16,12 +17,13 @@ from typing import Literal
 from lockgate.sdk._base import StrictModel
 from pydantic import Field
 
-Provider = Literal["openai", "azure", "anthropic", "gemini"]
-PROVIDERS: tuple[Provider, ...] = ("openai", "azure", "anthropic", "gemini")
+Provider = Literal["openai", "azure", "anthropic", "gemini", "cohere"]
+PROVIDERS: tuple[Provider, ...] = ("openai", "azure", "anthropic", "gemini", "cohere")
 DEFAULT_BASE_URLS: dict[Provider, str] = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com/v1",
     "gemini": "https://generativelanguage.googleapis.com/v1beta",
+    "cohere": "https://api.cohere.com/v2",
 }
 
 

@@ -119,7 +119,7 @@ class DataPlane:
         if status != 200:
             self._record(route, consumer, model, False, status, None)
             return _upstream_error(upstream, status, content_type, body)
-        completion = upstream.provider.completion(body)
+        completion = upstream.provider.completion(body, model)
         if completion is None:
             return error_response(
                 502,

@@ -20,6 +20,7 @@ UPSTREAMS = {
     "azure": LlmUpstream(name="u", type="azure", base_url="https://r.openai.azure.com"),
     "anthropic": LlmUpstream(name="u", type="anthropic"),
     "gemini": LlmUpstream(name="u", type="gemini"),
+    "cohere": LlmUpstream(name="u", type="cohere"),
 }
 
 
@@ -74,6 +75,15 @@ COMPLETIONS = [
         Tokens(50, 8, 58),
         Answer(None, "tool_calls", [("get_weather", {"location": "Boston, MA"})]),
     ),
+    # Cohere: billed units (what the invoice says), not the tokens Cohere adds to the prompt itself
+    ("cohere", "completion.json", Tokens(5, 418, 423), Answer("LLMs stand for", "stop", [])),
+    ("cohere", "cached.json", Tokens(1200, 40, 1240, cached=1024), Answer("The report covers", "length", [])),
+    (
+        "cohere",
+        "tool_call.json",
+        Tokens(37, 28, 65),
+        Answer(None, "tool_calls", [("query_daily_sales_report", {"day": "2023-09-29"})]),
+    ),
 ]
 
 STREAMS = [
@@ -99,6 +109,13 @@ STREAMS = [
         Tokens(61, 109, 170, reasoning=88),
         Answer("Let me check.", "tool_calls", [("get_weather", {"location": "Paris"})]),
     ),
+    ("cohere", "stream.sse", Tokens(3, 2, 5), Answer("Hello world", "stop", [])),
+    (
+        "cohere",
+        "tool_stream.sse",
+        Tokens(37, 22, 59, cached=512),
+        Answer("", "tool_calls", [("get_weather", {"location": "Toronto"})]),
+    ),
 ]
 
 ERRORS = [
@@ -108,6 +125,7 @@ ERRORS = [
     ("anthropic", "error_529.json", 529, 503, "overloaded_error", False),
     ("gemini", "error_429.json", 429, 429, "RESOURCE_EXHAUSTED", False),
     ("gemini", "error_bad_key.json", 400, 502, "upstream_auth", False),
+    ("cohere", "error_429.json", 429, 429, "rate_limit_exceeded", False),
 ]
 
 
@@ -139,7 +157,7 @@ def read_stream(out: bytes) -> tuple[Answer, list[dict[str, Any]], bool]:
 @pytest.mark.parametrize(("name", "fixture", "tokens", "answer"), COMPLETIONS)
 def test_full_answers(name: str, fixture: str, tokens: Tokens, answer: Answer) -> None:
     raw = (FIXTURES / name / fixture).read_bytes()
-    completion = provider(name).completion(raw)
+    completion = provider(name).completion(raw, "asked-model")
     assert completion is not None
     assert completion.tokens == tokens
     got = read_completion(completion.body)

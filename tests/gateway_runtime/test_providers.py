@@ -255,3 +255,34 @@ def test_openai_sdk_to_a_gemini_upstream(start_gateway: Callable, start_mock: Ca
 
     usage_read = recorded(gateway, 5)
     assert usage_read.prompt_tokens >= 15 + 1 and usage_read.completion_tokens >= 22 + 17
+
+
+def test_openai_sdk_to_a_cohere_upstream(start_gateway: Callable, start_mock: Callable) -> None:
+    mock = start_mock("--provider", "cohere", "--chunks", "4").removesuffix("/v1") + "/v2"
+    gateway = start_gateway()
+    client = serve(gateway, LlmUpstream(name="cohere", type="cohere", base_url=mock))
+    reply = client.chat.completions.create(
+        model="command-x", messages=[{"role": "user", "content": "hi mock:cached=1"}]
+    )
+    assert reply.choices[0].message.content == REPLY and reply.model == "command-x"
+    usage = reply.usage
+    assert usage is not None and usage.prompt_tokens_details is not None
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.prompt_tokens_details.cached_tokens) == (6, 17, 1)
+
+    asked = {"include_usage": True}
+    chunks = list(client.chat.completions.create(model="command-x", messages=HI, stream=True, stream_options=asked))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == REPLY
+    final = chunks[-1].usage
+    assert final is not None and (final.prompt_tokens, final.completion_tokens) == (1, 17), "billed, not internal"
+
+    tool_ask: list[Any] = [{"role": "user", "content": "Weather? mock:tool"}]
+    stream = client.chat.completions.create(model="command-x", messages=tool_ask, tools=TOOLS, stream=True)
+    arguments, finish = "", None
+    for chunk in stream:
+        for call in chunk.choices[0].delta.tool_calls or () if chunk.choices else ():
+            arguments += call.function.arguments or "" if call.function else ""
+        finish = (chunk.choices[0].finish_reason if chunk.choices else None) or finish
+    assert finish == "tool_calls" and json.loads(arguments) == {"city": "Paris"}
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="command-x", messages=[{"role": "user", "content": "mock:status=429"}])
+    assert recorded(gateway, 3).prompt_tokens >= 6 + 1

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from lockgate.gateway_runtime.data.providers.anthropic import AnthropicProvider
 from lockgate.gateway_runtime.data.providers.azure import AzureProvider
 from lockgate.gateway_runtime.data.providers.base import Provider
+from lockgate.gateway_runtime.data.providers.cohere import CohereProvider
 from lockgate.gateway_runtime.data.providers.gemini import GeminiProvider
 from lockgate.gateway_runtime.data.providers.openai import OpenAiProvider
 from lockgate.sdk import LlmUpstream
@@ -19,6 +20,7 @@ ADAPTERS: dict[ProviderName, Callable[[LlmUpstream, str | None], Provider]] = {
     "azure": AzureProvider,
     "anthropic": AnthropicProvider,
     "gemini": GeminiProvider,
+    "cohere": CohereProvider,
 }
 
 

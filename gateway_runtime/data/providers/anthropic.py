@@ -280,7 +280,7 @@ class AnthropicProvider:
     def chat_call(self, body: dict[str, Any], stream: bool) -> UpstreamCall:
         return UpstreamCall(self._url, self.headers, orjson.dumps(messages_request(body, self._settings)))
 
-    def completion(self, body: bytes) -> Completion | None:
+    def completion(self, body: bytes, model: str) -> Completion | None:
         try:
             message = orjson.loads(body)
         except orjson.JSONDecodeError:

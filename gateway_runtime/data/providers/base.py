@@ -73,8 +73,9 @@ class Provider(Protocol):
         TranslationError if the provider cannot do what it asks."""
         ...
 
-    def completion(self, body: bytes) -> Completion | None:
-        """The provider's 200 answer in OpenAI's format; None if it is not a valid answer."""
+    def completion(self, body: bytes, model: str) -> Completion | None:
+        """The provider's 200 answer in OpenAI's format (`model`, the one asked for, where the answer names none);
+        None if it is not a valid answer."""
         ...
 
     def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> StreamParser:

@@ -237,7 +237,7 @@ class GeminiProvider:
         url = f"{self._base}/models/{model}:{action}"
         return UpstreamCall(url, self.headers, orjson.dumps(generate_request(body)))
 
-    def completion(self, body: bytes) -> Completion | None:
+    def completion(self, body: bytes, model: str) -> Completion | None:
         try:
             response = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -248,8 +248,8 @@ class GeminiProvider:
         candidate = _candidate(response)
         texts, uses = _answer(candidate, 0)
         finish = _finish(candidate.get("finishReason"), bool(uses))
-        model = response.get("modelVersion")
-        answer = chat_completion(response.get("responseId"), model, texts, uses, finish, tokens)
+        answered = response.get("modelVersion") or model
+        answer = chat_completion(response.get("responseId"), answered, texts, uses, finish, tokens)
         return Completion(orjson.dumps(answer), tokens)
 
     def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> GeminiStream:

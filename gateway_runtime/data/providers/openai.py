@@ -90,7 +90,7 @@ class OpenAiProvider:
     def chat_call(self, body: dict[str, Any], stream: bool) -> UpstreamCall:
         return UpstreamCall(self._chat_url, self.headers, orjson.dumps(body))
 
-    def completion(self, body: bytes) -> Completion | None:
+    def completion(self, body: bytes, model: str) -> Completion | None:
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError:
