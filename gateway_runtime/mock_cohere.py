@@ -97,8 +97,8 @@ def create_cohere_app(settings: MockSettings) -> web.Application:
             first = {**calls[0], "function": {"name": tool, "arguments": ""}}
             await response.write(_event("tool-call-start", {"index": 0, "delta": {"message": {"tool_calls": first}}}))
             for part in (TOOL_ARGS[:8], TOOL_ARGS[8:]):
-                delta = {"message": {"tool_calls": {"function": {"arguments": part}}}}
-                await response.write(_event("tool-call-delta", {"index": 0, "delta": delta}))
+                arguments = {"message": {"tool_calls": {"function": {"arguments": part}}}}
+                await response.write(_event("tool-call-delta", {"index": 0, "delta": arguments}))
             await response.write(_event("tool-call-end", {"index": 0}))
         end = {"finish_reason": reason, "usage": usage}
         await response.write(_event("message-end", {"id": ident, "delta": end}))

@@ -140,7 +140,8 @@ class CohereStream:
             call = message.get("tool_calls")
             if not isinstance(call, dict):
                 return b""
-            function = call.get("function") if isinstance(call.get("function"), dict) else {}
+            function = call.get("function")
+            function = function if isinstance(function, dict) else {}
             if kind == "tool-call-start":
                 entry = {"index": payload.get("index", 0), **tool_call(call.get("id"), function.get("name"), "")}
             else:
