@@ -20,6 +20,7 @@ app = typer.Typer(
     cls=LockgateGroup, no_args_is_help=True, add_completion=False, help="lockgate: an AI gateway managed as code."
 )
 MockProvider = enum.Enum("MockProvider", {name: name for name in PROVIDERS}, type=str)  # type: ignore[misc]
+OPENAI = MockProvider("openai")
 Stack = Annotated[str, typer.Argument(metavar="STACK", help="A stack of the CDK app (`lockgate synth` lists them).")]
 AutoApprove = Annotated[
     bool, typer.Option("--auto-approve", help="Apply without asking (needed when stdin is not a terminal).")
@@ -108,9 +109,7 @@ def mock_llm(
     instance_id: Annotated[
         str | None, typer.Option(help="Reported by /health, so a starter can tell its process from another (random).")
     ] = None,
-    provider: Annotated[
-        MockProvider, typer.Option(help="The provider whose wire format it speaks.")
-    ] = MockProvider("openai"),
+    provider: Annotated[MockProvider, typer.Option(help="The provider whose wire format it speaks.")] = OPENAI,
 ) -> None:
     """Serve a local LLM upstream in one provider's wire format (non-streaming and SSE, with usage)."""
     from lockgate.gateway_runtime import MockSettings, run_mock

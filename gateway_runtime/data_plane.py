@@ -26,7 +26,7 @@ import httpx
 import orjson
 from lockgate.gateway_runtime import published
 from lockgate.gateway_runtime.data.identities import KeyDelta, KeyEntry
-from lockgate.gateway_runtime.data.snapshot import CompileError, resolve_auth
+from lockgate.gateway_runtime.data.snapshot import CompileError, resolve_secrets
 from lockgate.gateway_runtime.data.usage_log import DIRECTORY, held, read_records, written
 from lockgate.sdk import GatewayConfig
 from lockgate.sdk.api import DataPlaneReport
@@ -160,7 +160,7 @@ class ConfigSync:
             raise Refused(f"the published config does not parse: {str(exc)[:300]}") from None
         version = _last_version(journal, at.base)
         try:
-            resolve_auth(config)
+            resolve_secrets(config)
         except CompileError as exc:
             # its routes, upstreams and settings cannot be served here; its consumers and keys can, and must be
             # (a key revoked since must stop working here too), beside the routes that keep serving

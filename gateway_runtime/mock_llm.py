@@ -1,6 +1,6 @@
 """`lockgate mock-llm`: a local upstream for the demo, tests and benchmarks, in one provider's wire format:
 OpenAI's (the default), Azure OpenAI's (OpenAI's on deployment URLs, the key in `api-key`), or (`--provider NAME`)
-Anthropic's, Gemini's or Cohere's (mock_anthropic.py, mock_gemini.py, mock_cohere.py).
+Anthropic's, Gemini's, Cohere's or Bedrock's (mock_anthropic.py, mock_gemini.py, mock_cohere.py, mock_bedrock.py).
 
 It answers chat completions with a fixed reply split into `chunks` SSE events (`chunk_delay_ms` apart), with usage.
 Directives in the last user message drive failure modes for tests:
@@ -104,6 +104,10 @@ def create_mock_app(settings: MockSettings) -> web.Application:
         from lockgate.gateway_runtime.mock_anthropic import create_anthropic_app
 
         app = create_anthropic_app(settings)
+    elif settings.provider == "bedrock":
+        from lockgate.gateway_runtime.mock_bedrock import create_bedrock_app
+
+        app = create_bedrock_app(settings)
     elif settings.provider == "cohere":
         from lockgate.gateway_runtime.mock_cohere import create_cohere_app
 

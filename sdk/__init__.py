@@ -30,7 +30,7 @@ from lockgate.sdk.errors import (
     Unauthorized,
 )
 from lockgate.sdk.policies import Acl, KeyAuth, RateLimit, RoutePolicies, UsageAccounting
-from lockgate.sdk.providers import PROVIDERS, AnthropicSettings, AzureSettings
+from lockgate.sdk.providers import PROVIDERS, AnthropicSettings, AzureSettings, BedrockSettings
 from lockgate.sdk.runtime import GatewayRuntime, MockLlmRuntime, Role, ServeOptions
 from lockgate.sdk.secrets import SecretError, resolve_secret
 
@@ -49,6 +49,7 @@ __all__ = [
     "AzureSettings",
     "BadRequest",
     "BatchResult",
+    "BedrockSettings",
     "ConfigProblem",
     "Conflict",
     "Consumer",

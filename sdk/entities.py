@@ -9,7 +9,14 @@ from urllib.parse import urlsplit
 from lockgate.sdk._base import Name, SecretRef, StrictModel
 from lockgate.sdk.patterns import PatternError, compile_pattern
 from lockgate.sdk.policies import RateLimit, RoutePolicies
-from lockgate.sdk.providers import DEFAULT_BASE_URLS, AnthropicSettings, AzureSettings, Provider
+from lockgate.sdk.providers import (
+    DEFAULT_BASE_URLS,
+    SETTINGS_BLOCKS,
+    AnthropicSettings,
+    AzureSettings,
+    BedrockSettings,
+    Provider,
+)
 from pydantic import AfterValidator, ConfigDict, Field, JsonValue, field_validator, model_validator
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -87,11 +94,15 @@ _SETTINGS_RULES: list[JsonValue] = [
         "if": {"properties": {block: {"type": "object"}}, "required": [block]},
         "then": {"properties": {"type": {"const": block}}, "required": ["type"]},
     }
-    for block in ("azure", "anthropic")
+    for block in SETTINGS_BLOCKS
 ]
 _AZURE_NEEDS_URL: JsonValue = {
     "if": {"properties": {"type": {"const": "azure"}}, "required": ["type"]},
     "then": {"properties": {"base_url": {"type": "string"}}, "required": ["base_url"]},
+}
+_BEDROCK_NEEDS_BLOCK: JsonValue = {
+    "if": {"properties": {"type": {"const": "bedrock"}}, "required": ["type"]},
+    "then": {"properties": {"bedrock": {"type": "object"}}, "required": ["bedrock"]},
 }
 
 
@@ -101,13 +112,13 @@ class LlmUpstream(StrictModel):
     mock). (The field is not called `provider`: that is a meta-argument of every Terraform resource.)"""
 
     # _provider_settings checks these rules (naming the field); the JSON Schema says them too
-    model_config = ConfigDict(json_schema_extra={"allOf": [*_SETTINGS_RULES, _AZURE_NEEDS_URL]})
+    model_config = ConfigDict(json_schema_extra={"allOf": [*_SETTINGS_RULES, _AZURE_NEEDS_URL, _BEDROCK_NEEDS_BLOCK]})
 
     name: Name
     type: Provider = Field(
         default="openai",
         description="The provider: 'openai' (and every OpenAI-compatible server), 'azure', 'anthropic', 'gemini' "
-        "or 'cohere'.",
+        "'cohere' or 'bedrock'.",
     )
     base_url: str | None = Field(
         default=None,
@@ -128,6 +139,9 @@ class LlmUpstream(StrictModel):
     )
     azure: AzureSettings | None = Field(default=None, description="Azure OpenAI's settings (type 'azure').")
     anthropic: AnthropicSettings | None = Field(default=None, description="Anthropic's settings (type 'anthropic').")
+    bedrock: BedrockSettings | None = Field(
+        default=None, description="AWS Bedrock's region and credentials (type 'bedrock', required there)."
+    )
     connect_timeout_s: float = Field(default=5.0, gt=0, le=120, description="Seconds to connect (504 after).")
     read_timeout_s: float = Field(
         default=120.0, gt=0, le=3600, description="Seconds to wait for the upstream's next bytes (504 after)."
@@ -157,10 +171,16 @@ class LlmUpstream(StrictModel):
 
     @model_validator(mode="after")
     def _provider_settings(self) -> LlmUpstream:
-        for provider in ("azure", "anthropic"):
+        for provider in SETTINGS_BLOCKS:
             if getattr(self, provider) is not None and self.type != provider:
                 raise ValueError(f"{provider}: settings for type '{provider}', but type is '{self.type}'")
-        if self.base_url is None and self.type not in DEFAULT_BASE_URLS:
+        if self.type == "bedrock" and self.bedrock is None:
+            raise ValueError(
+                "bedrock: required for type 'bedrock' (its region, and its credentials unless auth is set)"
+            )
+        if self.bedrock is not None and self.bedrock.access_key_id is None and self.auth is None:
+            raise ValueError("bedrock: give access_key_id and secret_access_key, or a Bedrock API key as auth")
+        if self.base_url is None and self.type not in DEFAULT_BASE_URLS and self.type != "bedrock":
             raise ValueError(
                 f"base_url: required for type '{self.type}' (it has no public default), e.g. "
                 "'https://RESOURCE.openai.azure.com'"
@@ -170,6 +190,8 @@ class LlmUpstream(StrictModel):
     @property
     def url(self) -> str:
         """`base_url`, or the provider's public API when it is not set."""
+        if self.base_url is None and self.bedrock is not None:
+            return f"https://bedrock-runtime.{self.bedrock.region}.amazonaws.com"
         return self.base_url or DEFAULT_BASE_URLS[self.type]
 
 

@@ -6,6 +6,7 @@
     anthropic   Anthropic Messages                 https://api.anthropic.com/v1          anthropic
     gemini      Gemini generateContent             https://generativelanguage.googleapis.com/v1beta  -
     cohere      Cohere v2 chat                     https://api.cohere.com/v2             -
+    bedrock     AWS Bedrock Converse               https://bedrock-runtime.REGION.amazonaws.com  bedrock
 
 `openai` is every OpenAI-compatible server too: vLLM, Ollama, Mistral's API, the mock.
 """
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from lockgate.sdk._base import StrictModel
-from pydantic import Field
+from lockgate.sdk._base import SecretRef, StrictModel
+from pydantic import Field, model_validator
 
-Provider = Literal["openai", "azure", "anthropic", "gemini", "cohere"]
-PROVIDERS: tuple[Provider, ...] = ("openai", "azure", "anthropic", "gemini", "cohere")
+Provider = Literal["openai", "azure", "anthropic", "gemini", "cohere", "bedrock"]
+PROVIDERS: tuple[Provider, ...] = ("openai", "azure", "anthropic", "gemini", "cohere", "bedrock")
+SETTINGS_BLOCKS: tuple[Provider, ...] = ("azure", "anthropic", "bedrock")  # the providers with a block of their own
 DEFAULT_BASE_URLS: dict[Provider, str] = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com/v1",
@@ -56,3 +58,26 @@ class AnthropicSettings(StrictModel):
         description="`max_tokens` sent when the client gives none (Anthropic requires it; OpenAI's clients may omit "
         "it).",
     )
+
+
+class BedrockSettings(StrictModel):
+    """AWS Bedrock's Converse API in `region`. Requests are signed with SigV4 from `access_key_id` and
+    `secret_access_key` (secret references, resolved by the runtime), or carry a Bedrock API key given as the
+    upstream's `auth` (a bearer token)."""
+
+    region: str = Field(
+        pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$", description="The AWS region, e.g. 'us-east-1'.", examples=["us-east-1"]
+    )
+    access_key_id: SecretRef | None = Field(default=None, description="e.g. 'env:AWS_ACCESS_KEY_ID'.")
+    secret_access_key: SecretRef | None = Field(default=None, description="e.g. 'env:AWS_SECRET_ACCESS_KEY'.")
+    session_token: SecretRef | None = Field(
+        default=None, description="For temporary credentials, e.g. 'env:AWS_SESSION_TOKEN'."
+    )
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> BedrockSettings:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("bedrock: access_key_id and secret_access_key go together; give both or neither")
+        if self.session_token is not None and self.access_key_id is None:
+            raise ValueError("bedrock: session_token needs access_key_id and secret_access_key")
+        return self

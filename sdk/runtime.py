@@ -146,7 +146,7 @@ class MockLlmRuntime(StrictModel):
     @property
     def base_path(self) -> str:
         """What an upstream of the mock's type puts after its address in its base_url."""
-        return {"azure": "", "gemini": "/v1beta", "cohere": "/v2"}.get(self.type, "/v1")
+        return {"azure": "", "bedrock": "", "gemini": "/v1beta", "cohere": "/v2"}.get(self.type, "/v1")
 
     @field_validator("network")
     @classmethod

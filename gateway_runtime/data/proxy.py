@@ -16,7 +16,7 @@ from lockgate.gateway_runtime.data.http import ProxyServer
 from lockgate.gateway_runtime.data.identities import KeyDelta
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limiter
 from lockgate.gateway_runtime.data.pipeline import Reject, run_access
-from lockgate.gateway_runtime.data.providers.base import StreamParser, TranslationError, UpstreamCall, is_stream
+from lockgate.gateway_runtime.data.providers.base import StreamParser, TranslationError, UpstreamCall
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
 from lockgate.gateway_runtime.data.usage import NO_TOKENS, Tokens
@@ -146,7 +146,7 @@ class DataPlane:
             async with upstream.session.post(
                 call.url, data=call.payload, headers=call.headers, timeout=upstream.timeout
             ) as response:
-                if response.status != 200 or not is_stream(response.content_type):
+                if response.status != 200 or response.content_type != upstream.provider.stream_type:
                     body = await response.read()
                     if response.status == 200:
                         return error_response(

@@ -9,7 +9,7 @@ from lockgate.gateway_runtime.data.identities import KeyEntry, KeyTable
 from lockgate.gateway_runtime.data.limits import Limit
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
-from lockgate.sdk import GatewayConfig, GatewaySettings
+from lockgate.sdk import GatewayConfig, GatewaySettings, LlmUpstream
 from lockgate.sdk.config import ConfigProblem
 from lockgate.sdk.entities import expiry_time
 from lockgate.sdk.secrets import SecretError, resolve_secret
@@ -44,15 +44,29 @@ class Snapshot:
     upstreams: tuple[Upstream, ...]
 
 
-def resolve_auth(config: GatewayConfig) -> list[str | None]:
-    """Each upstream's credential, resolved here (secrets travel as references): CompileError if one does not."""
+def resolve_secrets(config: GatewayConfig) -> list[dict[str, str]]:
+    """Each upstream's credentials (by field: 'auth', 'bedrock.secret_access_key'), resolved here (secrets travel
+    as references): CompileError, naming the field, if one does not resolve."""
     resolved = []
     for index, spec in enumerate(config.upstreams):
-        try:
-            resolved.append(None if spec.auth is None else resolve_secret(spec.auth))
-        except SecretError as exc:
-            raise CompileError(ConfigProblem(("upstreams", index, "auth"), str(exc))) from None
+        secrets: dict[str, str] = {}
+        for field, ref in secret_refs(spec):
+            try:
+                secrets[".".join(field)] = resolve_secret(ref)
+            except SecretError as exc:
+                raise CompileError(ConfigProblem(("upstreams", index, *field), str(exc))) from None
+        resolved.append(secrets)
     return resolved
+
+
+def secret_refs(spec: LlmUpstream) -> list[tuple[tuple[str, ...], str]]:
+    refs: list[tuple[tuple[str, ...], str | None]] = [(("auth",), spec.auth)]
+    if spec.bedrock is not None:
+        bedrock = spec.bedrock
+        refs += [(("bedrock", "access_key_id"), bedrock.access_key_id)]
+        refs += [(("bedrock", "secret_access_key"), bedrock.secret_access_key)]
+        refs += [(("bedrock", "session_token"), bedrock.session_token)]
+    return [(field, ref) for field, ref in refs if ref is not None]
 
 
 def compile_snapshot(
@@ -61,7 +75,8 @@ def compile_snapshot(
     """`keys`, when given, are the key table's entries (a worker reads them as published, leaner than the config's
     consumers and API keys as models); else they come from the config."""
     upstreams: dict[str, Upstream] = {
-        spec.name: pool.upstream(spec, auth) for spec, auth in zip(config.upstreams, resolve_auth(config), strict=True)
+        spec.name: pool.upstream(spec, secrets)
+        for spec, secrets in zip(config.upstreams, resolve_secrets(config), strict=True)
     }
 
     entries: list[tuple[str, CompiledRoute]] = []

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -136,10 +136,10 @@ class UpstreamPool:
             gate = self._gates[spec.name] = ConnectionGate(spec.name, spec.max_connections)
         return gate
 
-    def upstream(self, spec: LlmUpstream, auth: str | None) -> Upstream:
+    def upstream(self, spec: LlmUpstream, secrets: Mapping[str, str]) -> Upstream:
         return Upstream(
             name=spec.name,
-            provider=make_provider(spec, auth),
+            provider=make_provider(spec, secrets),
             model=spec.model,
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=spec.connect_timeout_s, sock_read=spec.read_timeout_s

@@ -1,6 +1,8 @@
 """The provider conformance suite: each provider's documented wire format (conformance/PROVIDER/*: full answers,
 streams, tool calls, errors, usage with caching and reasoning) through its adapter. The usage recorded must be the
-provider's own numbers, exactly; what the client gets must be OpenAI's format, whatever the provider's."""
+provider's own numbers, exactly; what the client gets must be OpenAI's format, whatever the provider's. Bedrock's
+streams are binary: their fixtures list the documented events, framed here in the AWS event stream encoding (and
+decoded by botocore)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import pytest
 from lockgate.gateway_runtime.data.providers import make_provider
 from lockgate.gateway_runtime.data.providers.base import Provider
 from lockgate.gateway_runtime.data.usage import Tokens
-from lockgate.sdk import LlmUpstream
+from lockgate.gateway_runtime.mock_bedrock import event
+from lockgate.sdk import BedrockSettings, LlmUpstream
 
 FIXTURES = Path(__file__).parent / "conformance"
 UPSTREAMS = {
@@ -21,6 +24,7 @@ UPSTREAMS = {
     "anthropic": LlmUpstream(name="u", type="anthropic"),
     "gemini": LlmUpstream(name="u", type="gemini"),
     "cohere": LlmUpstream(name="u", type="cohere"),
+    "bedrock": LlmUpstream(name="u", type="bedrock", bedrock=BedrockSettings(region="us-east-1"), auth="env:KEY"),
 }
 
 
@@ -31,7 +35,7 @@ class Answer(NamedTuple):
 
 
 def provider(name: str) -> Provider:
-    return make_provider(UPSTREAMS[name], "sk-test")
+    return make_provider(UPSTREAMS[name], {"auth": "sk-test"})
 
 
 # (provider, fixture, the provider's usage, what the client reads)
@@ -84,6 +88,19 @@ COMPLETIONS = [
         Tokens(37, 28, 65),
         Answer(None, "tool_calls", [("query_daily_sales_report", {"day": "2023-09-29"})]),
     ),
+    ("bedrock", "completion.json", Tokens(12, 11, 23), Answer("Hello! How can I help", "stop", [])),
+    (
+        "bedrock",
+        "cached.json",  # input 18 + cache reads 2048 + cache writes 1024
+        Tokens(3090, 200, 3290, cached=2048),
+        Answer("Based on the document", "length", []),
+    ),
+    (
+        "bedrock",
+        "tool_use.json",
+        Tokens(375, 61, 436),
+        Answer("I'll look up the top song", "tool_calls", [("top_song", {"sign": "WZPZ"})]),
+    ),
 ]
 
 STREAMS = [
@@ -116,6 +133,13 @@ STREAMS = [
         Tokens(37, 22, 59, cached=512),
         Answer("", "tool_calls", [("get_weather", {"location": "Toronto"})]),
     ),
+    ("bedrock", "stream.json", Tokens(9 + 1024, 3, 1036, cached=1024), Answer("Hello there!", "stop", [])),
+    (
+        "bedrock",
+        "tool_stream.json",
+        Tokens(375, 40, 415),
+        Answer("Checking.", "tool_calls", [("top_song", {"sign": "WZPZ"})]),
+    ),
 ]
 
 ERRORS = [
@@ -126,7 +150,15 @@ ERRORS = [
     ("gemini", "error_429.json", 429, 429, "RESOURCE_EXHAUSTED", False),
     ("gemini", "error_bad_key.json", 400, 502, "upstream_auth", False),
     ("cohere", "error_429.json", 429, 429, "rate_limit_exceeded", False),
+    ("bedrock", "error_429.json", 429, 429, "throttling", False),
 ]
+
+
+def stream_fixture(name: str, fixture: str) -> bytes:
+    path = FIXTURES / name / fixture
+    if path.suffix == ".json":  # a list of [event type, payload]: framed as the AWS event stream
+        return b"".join(event(kind, payload) for kind, payload in orjson.loads(path.read_bytes()))
+    return path.read_bytes()
 
 
 def read_completion(body: bytes) -> Answer:
@@ -170,7 +202,7 @@ def test_full_answers(name: str, fixture: str, tokens: Tokens, answer: Answer) -
 @pytest.mark.parametrize("piece", [1, 7, 1 << 20])
 @pytest.mark.parametrize(("name", "fixture", "tokens", "answer"), STREAMS)
 def test_streams_in_any_pieces(name: str, fixture: str, tokens: Tokens, answer: Answer, piece: int) -> None:
-    raw = (FIXTURES / name / fixture).read_bytes()
+    raw = stream_fixture(name, fixture)
     parser = provider(name).stream_parser("asked-model", include_usage=True, hide_usage=False)
     out = b"".join(parser.feed(raw[i : i + piece]) for i in range(0, len(raw), piece)) + parser.close()
     assert parser.done and parser.status == 200
@@ -222,3 +254,18 @@ def test_errors_that_are_not_json_and_rejected_credentials(name: str) -> None:
     assert (garbled.status, garbled.code) == (502, "upstream_error") and "text/html, 24 bytes" in garbled.message
     refused = provider(name).error(401, "application/json", b'{"error": {"message": "bad key"}}')
     assert (refused.status, refused.code) == (502, "upstream_auth")
+
+
+def test_a_bedrock_stream_exception_and_a_broken_frame() -> None:
+    frames = stream_fixture("bedrock", "stream.json")
+    throttled = event("contentBlockDelta", {}).replace(b"event", b"exception")  # same length: the CRCs break
+    parser = provider("bedrock").stream_parser("m", include_usage=True, hide_usage=False)
+    out = parser.feed(frames[:40] + throttled)
+    assert parser.done and parser.status == 502 and b"broken event stream" in out
+
+    from lockgate.gateway_runtime.mock_bedrock import frame
+
+    exception = frame({":message-type": "exception", ":exception-type": "throttlingException"}, b'{"message":"slow"}')
+    parser = provider("bedrock").stream_parser("m", include_usage=True, hide_usage=False)
+    out = parser.feed(event("messageStart", {"role": "assistant"}) + exception)
+    assert parser.done and parser.status == 429 and b"throttlingException" in out and b"slow" in out

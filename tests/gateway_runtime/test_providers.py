@@ -16,6 +16,7 @@ from lockgate.sdk import (
     AnthropicSettings,
     ApiKeyCreate,
     AzureSettings,
+    BedrockSettings,
     Consumer,
     KeyAuth,
     LlmUpstream,
@@ -286,3 +287,72 @@ def test_openai_sdk_to_a_cohere_upstream(start_gateway: Callable, start_mock: Ca
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(model="command-x", messages=[{"role": "user", "content": "mock:status=429"}])
     assert recorded(gateway, 3).prompt_tokens >= 6 + 1
+
+
+def test_openai_sdk_to_a_bedrock_upstream_signed_with_sigv4(
+    start_gateway: Callable, start_mock: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lockgate.gateway_runtime import mock_bedrock
+
+    mock = start_mock("--provider", "bedrock", "--chunks", "4").removesuffix("/v1")
+    monkeypatch.setenv("TEST_AWS_KEY_ID", mock_bedrock.ACCESS_KEY_ID)
+    monkeypatch.setenv("TEST_AWS_SECRET", mock_bedrock.SECRET_ACCESS_KEY)
+    monkeypatch.setenv("TEST_AWS_WRONG_SECRET", "not-the-secret")
+    monkeypatch.setenv("TEST_BEDROCK_KEY", mock_bedrock.API_KEY)
+    gateway = start_gateway()  # the gateway's environment holds the secrets the references name
+    keys = BedrockSettings(
+        region="us-east-1", access_key_id="env:TEST_AWS_KEY_ID", secret_access_key="env:TEST_AWS_SECRET"
+    )
+    client = serve(gateway, LlmUpstream(name="bedrock", type="bedrock", base_url=mock, bedrock=keys))
+    model = "anthropic.claude-3-5-sonnet-20240620-v1:0"  # a ':' in the path, signed as AWS's SDKs sign it
+    reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi mock:cached=1"}])
+    assert reply.choices[0].message.content == REPLY and reply.model == model
+    assert reply.usage is not None and (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (6, 17)
+
+    asked = {"include_usage": True}
+    tool_ask: list[Any] = [{"role": "user", "content": "Weather? mock:tool"}]
+    chunks = list(
+        client.chat.completions.create(model=model, messages=tool_ask, tools=TOOLS, stream=True, stream_options=asked)
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == REPLY
+    arguments = "".join(
+        call.function.arguments or ""
+        for c in chunks
+        if c.choices
+        for call in c.choices[0].delta.tool_calls or ()
+        if call.function
+    )
+    assert json.loads(arguments) == {"city": "Paris"}
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 20
+
+    with pytest.raises(openai.APIError) as throttled:
+        for _ in client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "mock:stream-error"}], stream=True
+        ):
+            pass
+    assert "throttlingException" in str(throttled.value.code) or "Too many requests" in throttled.value.message
+
+    with gateway.admin() as admin:
+        wrong = keys.model_copy(update={"secret_access_key": "env:TEST_AWS_WRONG_SECRET"})
+        admin.upstreams.create(LlmUpstream(name="wrong", type="bedrock", base_url=mock, bedrock=wrong))
+        admin.upstreams.create(
+            LlmUpstream(
+                name="keyed",
+                type="bedrock",
+                base_url=mock,
+                auth="env:TEST_BEDROCK_KEY",
+                bedrock=BedrockSettings(region="us-east-1"),
+            )
+        )
+        policies = RoutePolicies(key_auth=KeyAuth())
+        admin.routes.create(Route(name="wrong", paths=["/wrong/v1"], upstream="wrong", policies=policies))
+        admin.routes.create(Route(name="keyed", paths=["/keyed/v1"], upstream="keyed", policies=policies))
+    time.sleep(0.5)
+    key = client.api_key
+    with pytest.raises(openai.InternalServerError) as refused:
+        openai.OpenAI(base_url=f"{gateway.proxy_url}/wrong/v1", api_key=key, max_retries=0).chat.completions.create(
+            model=model, messages=HI
+        )
+    assert refused.value.status_code == 502 and refused.value.code == "upstream_auth"
+    keyed = openai.OpenAI(base_url=f"{gateway.proxy_url}/keyed/v1", api_key=key, max_retries=0)
+    assert keyed.chat.completions.create(model=model, messages=HI).choices[0].message.content == REPLY

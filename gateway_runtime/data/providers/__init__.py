@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from lockgate.gateway_runtime.data.providers.anthropic import AnthropicProvider
 from lockgate.gateway_runtime.data.providers.azure import AzureProvider
 from lockgate.gateway_runtime.data.providers.base import Provider
+from lockgate.gateway_runtime.data.providers.bedrock import BedrockProvider
 from lockgate.gateway_runtime.data.providers.cohere import CohereProvider
 from lockgate.gateway_runtime.data.providers.gemini import GeminiProvider
 from lockgate.gateway_runtime.data.providers.openai import OpenAiProvider
@@ -15,15 +16,16 @@ from lockgate.sdk.providers import Provider as ProviderName
 
 __all__ = ["Provider", "make_provider"]
 
-ADAPTERS: dict[ProviderName, Callable[[LlmUpstream, str | None], Provider]] = {
+ADAPTERS: dict[ProviderName, Callable[[LlmUpstream, Mapping[str, str]], Provider]] = {
     "openai": OpenAiProvider,
     "azure": AzureProvider,
     "anthropic": AnthropicProvider,
     "gemini": GeminiProvider,
     "cohere": CohereProvider,
+    "bedrock": BedrockProvider,
 }
 
 
-def make_provider(spec: LlmUpstream, auth: str | None) -> Provider:
-    """The adapter for `spec`, with its resolved credential."""
-    return ADAPTERS[spec.type](spec, auth)
+def make_provider(spec: LlmUpstream, secrets: Mapping[str, str]) -> Provider:
+    """The adapter for `spec`, with its resolved credentials (by field: 'auth', 'bedrock.secret_access_key')."""
+    return ADAPTERS[spec.type](spec, secrets)

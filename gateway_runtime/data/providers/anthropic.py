@@ -16,6 +16,7 @@ and `cached` is `cache_read_input_tokens`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -267,8 +268,10 @@ class MessagesStream:
 
 class AnthropicProvider:
     relay = False
+    stream_type = "text/event-stream"
 
-    def __init__(self, spec: LlmUpstream, auth: str | None) -> None:
+    def __init__(self, spec: LlmUpstream, secrets: Mapping[str, str]) -> None:
+        auth = secrets.get("auth")
         self.name = spec.name
         self._settings = spec.anthropic or AnthropicSettings()
         self.headers = {"Content-Type": "application/json", "anthropic-version": self._settings.version}

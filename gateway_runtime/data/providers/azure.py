@@ -7,6 +7,7 @@ bodies, streams, usage and errors as OpenAI's; `GET {endpoint}/openai/models?api
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -17,8 +18,9 @@ from lockgate.sdk import AzureSettings, LlmUpstream
 
 
 class AzureProvider(OpenAiProvider):
-    def __init__(self, spec: LlmUpstream, auth: str | None) -> None:
-        super().__init__(spec, None)
+    def __init__(self, spec: LlmUpstream, secrets: Mapping[str, str]) -> None:
+        auth = secrets.get("auth")
+        super().__init__(spec, {})
         settings = spec.azure or AzureSettings()
         if auth:
             self.headers["api-key"] = auth

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from aiohttp.typedefs import StrOrURL
 from lockgate.gateway_runtime.data.usage import Tokens
 
 
@@ -26,7 +27,7 @@ class TranslationError(ValueError):
 class UpstreamCall:
     """One HTTP request to the provider."""
 
-    url: str
+    url: StrOrURL  # a yarl.URL(..., encoded=True) when the path is signed as it is (SigV4)
     headers: dict[str, str]
     payload: bytes | None = None  # None: a GET
 
@@ -67,6 +68,7 @@ class StreamParser(Protocol):
 
 class Provider(Protocol):
     relay: bool  # speaks OpenAI's format: bytes relayed as they come, the request sent as the client wrote it
+    stream_type: str  # the content type of its streams
 
     def chat_call(self, body: dict[str, Any], stream: bool) -> UpstreamCall:
         """The provider's request for an OpenAI chat request (`body` is checked: messages, model, stream);
@@ -94,10 +96,6 @@ class Provider(Protocol):
     def error(self, status: int, content_type: str, body: bytes) -> UpstreamError:
         """The provider's error answer (JSON or not), mapped to the gateway's."""
         ...
-
-
-def is_stream(content_type: str) -> bool:
-    return content_type.startswith("text/event-stream")
 
 
 def credentials_rejected(upstream: str, status: int) -> UpstreamError:

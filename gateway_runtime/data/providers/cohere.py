@@ -15,6 +15,7 @@ is not billed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -165,8 +166,10 @@ class CohereStream:
 
 class CohereProvider:
     relay = False
+    stream_type = "text/event-stream"
 
-    def __init__(self, spec: LlmUpstream, auth: str | None) -> None:
+    def __init__(self, spec: LlmUpstream, secrets: Mapping[str, str]) -> None:
+        auth = secrets.get("auth")
         self.name = spec.name
         self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if auth:

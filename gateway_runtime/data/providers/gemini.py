@@ -14,6 +14,7 @@ OpenAI counts reasoning inside `completion_tokens`: here that is `candidatesToke
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -223,8 +224,10 @@ class GeminiStream:
 
 class GeminiProvider:
     relay = False
+    stream_type = "text/event-stream"
 
-    def __init__(self, spec: LlmUpstream, auth: str | None) -> None:
+    def __init__(self, spec: LlmUpstream, secrets: Mapping[str, str]) -> None:
+        auth = secrets.get("auth")
         self.name = spec.name
         self.headers = {"Content-Type": "application/json"}
         if auth:

@@ -9,6 +9,7 @@ Azure OpenAI is the same format on other URLs (see azure.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -78,8 +79,10 @@ class OpenAiTee:
 
 class OpenAiProvider:
     relay = True
+    stream_type = "text/event-stream"
 
-    def __init__(self, spec: LlmUpstream, auth: str | None) -> None:
+    def __init__(self, spec: LlmUpstream, secrets: Mapping[str, str]) -> None:
+        auth = secrets.get("auth")
         self.name = spec.name
         self.headers = {"Content-Type": "application/json"}
         if auth:
