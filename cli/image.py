@@ -34,8 +34,11 @@ PYTHON = "3.11"  # bookworm's python3
 PLATFORMS = ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
 # what `lockgate serve` imports (the IaC side, cdktn, Terraform's protocol and Docker stay out of the image)
 RUNTIME_REQUIREMENTS = (
-    "aiohttp", "fastapi", "google-re2", "httpx", "orjson", "pydantic", "pyyaml", "typer", "uvicorn", "uvloop",
+    "aiohttp", "botocore", "fastapi", "google-re2", "httpx", "orjson", "pydantic", "pyyaml", "typer", "uvicorn",
+    "uvloop",
 )  # fmt: skip
+# botocore's service models (most of its size): the Bedrock adapter uses only its signer and event stream decoder
+UNUSED_DATA = "botocore/data/*/"
 TRIM = ("var/cache/apt", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale")
 LABEL = "dev.lockgate.inputs"
 PACKAGES = ("sdk", "cli", "constructs", "gateway_runtime", "provider_bridge")
@@ -169,7 +172,7 @@ def _install_wheels(root: Path, requirements: list[str], target: Path, work: Pat
             str(lockgate),
         ],
     )
-    for junk in (*target.glob("bin"), *target.rglob("__pycache__")):
+    for junk in (*target.glob("bin"), *target.rglob("__pycache__"), *target.glob(UNUSED_DATA)):
         shutil.rmtree(junk, ignore_errors=True)
 
 
