@@ -10,8 +10,8 @@ from lockgate.sdk.patterns import compile_pattern
 
 R = TypeVar("R")
 
-# The OpenAI operations served below a route's matched prefix.
-OPERATIONS = {"/chat/completions": "chat", "/models": "models"}
+# The operations served below a route's matched prefix: the client APIs (data/clients) and the model list.
+OPERATIONS = {"/chat/completions": "chat", "/messages": "messages", "/models": "models"}
 
 
 @dataclass(frozen=True, slots=True)

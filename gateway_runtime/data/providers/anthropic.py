@@ -23,6 +23,7 @@ import orjson
 from lockgate.gateway_runtime.data.errors import error_event
 from lockgate.gateway_runtime.data.providers.base import (
     Completion,
+    Provider,
     TranslationError,
     UpstreamCall,
     UpstreamError,
@@ -277,11 +278,12 @@ class AnthropicProvider:
         self.headers = {"Content-Type": "application/json", "anthropic-version": self._settings.version}
         if auth:
             self.headers["x-api-key"] = auth
-        self._url = f"{spec.url}/messages"
+        self.url = f"{spec.url}/messages"
+        self._relay: Provider | None = None
         self._models_url = f"{spec.url}/models?limit=1000"
 
     def chat_call(self, body: dict[str, Any], stream: bool) -> UpstreamCall:
-        return UpstreamCall(self._url, self.headers, orjson.dumps(messages_request(body, self._settings)))
+        return UpstreamCall(self.url, self.headers, orjson.dumps(messages_request(body, self._settings)))
 
     def completion(self, body: bytes, model: str) -> Completion | None:
         try:
@@ -295,6 +297,15 @@ class AnthropicProvider:
 
     def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> MessagesStream:
         return MessagesStream(self.name, model, include_usage)
+
+    def native(self, api: str) -> Provider | None:
+        if api != "anthropic":
+            return None
+        if self._relay is None:
+            from lockgate.gateway_runtime.data.providers.anthropic_relay import MessagesRelay  # it builds on this
+
+            self._relay = MessagesRelay(self)
+        return self._relay
 
     def models_call(self) -> UpstreamCall:
         return UpstreamCall(self._models_url, self.headers)

@@ -54,9 +54,17 @@ class Completion:
 class StreamParser(Protocol):
     """Fed the provider's stream bytes as they come; returns what to send the client (OpenAI SSE events)."""
 
-    tokens: Tokens | None  # the provider's own counts, once it sent them
-    done: bool  # the stream reached its end: the client has had its last event
-    status: int  # 200, or the status of an error the provider sent inside the stream
+    @property
+    def tokens(self) -> Tokens | None:
+        """The provider's own counts, once it sent them."""
+
+    @property
+    def done(self) -> bool:
+        """The stream reached its end: the client has had its last event."""
+
+    @property
+    def status(self) -> int:
+        """200, or the status of an error the provider sent inside the stream."""
 
     def feed(self, chunk: bytes) -> bytes: ...
 
@@ -87,6 +95,11 @@ class Provider(Protocol):
 
     def models_call(self) -> UpstreamCall:
         """The request that lists the provider's models."""
+        ...
+
+    def native(self, api: str) -> Provider | None:
+        """This provider as a relay for client API `api` (its own format: requests, answers and errors pass
+        unchanged, usage read on the way); None if it does not speak it."""
         ...
 
     def models(self, body: bytes) -> bytes | None:

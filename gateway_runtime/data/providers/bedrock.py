@@ -288,6 +288,9 @@ class BedrockProvider:
     def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> ConverseStream:
         return ConverseStream(self.name, model, include_usage)
 
+    def native(self, api: str) -> None:
+        return None
+
     def models_call(self) -> UpstreamCall:
         return self._signed("GET", self._models_url, None)
 

@@ -200,6 +200,9 @@ class CohereProvider:
     def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> CohereStream:
         return CohereStream(self.name, model, include_usage)
 
+    def native(self, api: str) -> None:
+        return None
+
     def models_call(self) -> UpstreamCall:
         return UpstreamCall(self._models_url, self.headers)
 

@@ -258,6 +258,9 @@ class GeminiProvider:
     def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> GeminiStream:
         return GeminiStream(self.name, model, include_usage)
 
+    def native(self, api: str) -> None:
+        return None
+
     def models_call(self) -> UpstreamCall:
         return UpstreamCall(f"{self._base}/models?pageSize=1000", self.headers)
 

@@ -105,6 +105,9 @@ class OpenAiProvider:
     def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> OpenAiTee:
         return OpenAiTee(self.name, hide_usage)
 
+    def native(self, api: str) -> OpenAiProvider | None:
+        return self if api == "openai" else None
+
     def models_call(self) -> UpstreamCall:
         return UpstreamCall(self._models_url, self.headers)
 
