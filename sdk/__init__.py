@@ -14,6 +14,8 @@ from lockgate.sdk.api import (
     Status,
     UpstreamRecord,
     UsageRecord,
+    UsageReport,
+    UsageRow,
 )
 from lockgate.sdk.batch import BatchResult, ConsumerRow, GeneratedKey, KeyRow
 from lockgate.sdk.client import AdminClient, AsyncAdminClient
@@ -30,6 +32,7 @@ from lockgate.sdk.errors import (
     Unauthorized,
 )
 from lockgate.sdk.policies import Acl, KeyAuth, RateLimit, RoutePolicies, UsageAccounting
+from lockgate.sdk.prices import ModelPrice
 from lockgate.sdk.providers import PROVIDERS, AnthropicSettings, AzureSettings, BedrockSettings
 from lockgate.sdk.runtime import GatewayRuntime, MockLlmRuntime, Role, ServeOptions
 from lockgate.sdk.secrets import SecretError, resolve_secret
@@ -71,6 +74,7 @@ __all__ = [
     "LlmUpstream",
     "LockgateError",
     "MockLlmRuntime",
+    "ModelPrice",
     "NotFound",
     "RateLimit",
     "Role",
@@ -86,6 +90,8 @@ __all__ = [
     "UpstreamRecord",
     "UsageAccounting",
     "UsageRecord",
+    "UsageReport",
+    "UsageRow",
     "find_problems",
     "resolve_secret",
 ]

@@ -47,28 +47,60 @@ class ApiKeyCreated(ApiKeyRecord):
     key: str
 
 
-class UsageRecord(StrictModel):
-    """Tokens used by one request."""
+class UsageCounts(StrictModel):
+    """Tokens as the providers counted them: `prompt_tokens` includes `cached_tokens` (read from a prompt cache),
+    `completion_tokens` includes `reasoning_tokens`. Cost in micro-units of the price catalogue's currency (USD):
+    integers, so sums never drift."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_micros: int = 0
+
+
+class UsageRecord(UsageCounts):
+    """Tokens used by one request. `estimated`: the provider did not say (a stream cut short, a client that left);
+    the counts are the gateway's estimate."""
 
     at: float
     route: str
     model: str
     stream: bool
     status: int
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
+    estimated: bool = False
 
 
-class ConsumerUsage(StrictModel):
+class ConsumerUsage(UsageCounts):
     """A consumer's usage since the gateway's store was created, and its most recent requests."""
 
     consumer: str
     requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
+    estimated_requests: int = Field(default=0, description="Requests whose counts are the gateway's estimate.")
     recent: list[UsageRecord] = []
+
+
+class UsageRow(UsageCounts):
+    """One row of a usage report: the keys it was grouped by (the others are null), its time bucket's start (Unix
+    seconds, when bucketed) and the sums."""
+
+    consumer: str | None = None
+    route: str | None = None
+    model: str | None = None
+    bucket_start: int | None = None
+    requests: int = 0
+    estimated_requests: int = 0
+
+
+class UsageReport(StrictModel):
+    """Usage summed over [since, until) (whole hours), grouped as asked."""
+
+    since: int
+    until: int
+    group_by: list[str]
+    bucket: str | None
+    rows: list[UsageRow]
 
 
 class ErrorBody(StrictModel):

@@ -10,7 +10,7 @@ with AdminClient("http://127.0.0.1:8001", token="...") as admin:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -25,6 +25,7 @@ from lockgate.sdk.api import (
     RouteRecord,
     Status,
     UpstreamRecord,
+    UsageReport,
 )
 from lockgate.sdk.batch import BatchResult, ConsumerRow
 from lockgate.sdk.config import GatewayConfig
@@ -236,6 +237,21 @@ class _Api:
     def status(self) -> Any:
         """Health and the config version being served (`Status`)."""
         return _convert(self._call("GET", "/status"), Status.model_validate)
+
+    def usage(
+        self,
+        group_by: Sequence[str] = ("consumer",),
+        bucket: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        **where: str,
+    ) -> Any:
+        """Usage and cost summed per `group_by` ('consumer', 'route', 'model') and `bucket` ('hour', 'day'), over
+        [since, until) (the last 24 hours by default); `where` filters: consumer=, route=, model= (`UsageReport`)."""
+        params: list[tuple[str, str]] = [("group_by", key) for key in group_by]
+        params += [(k, str(v)) for k, v in (("bucket", bucket), ("since", since), ("until", until)) if v is not None]
+        params += list(where.items())
+        return _convert(self._call("GET", "/usage", params=params), UsageReport.model_validate)
 
     def data_planes(self) -> Any:
         """A control plane's data planes: what each serves and whether it is in sync (`DataPlanes`)."""

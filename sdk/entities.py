@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from lockgate.sdk._base import Name, SecretRef, StrictModel
 from lockgate.sdk.patterns import PatternError, compile_pattern
 from lockgate.sdk.policies import RateLimit, RoutePolicies
+from lockgate.sdk.prices import ModelPrice
 from lockgate.sdk.providers import (
     DEFAULT_BASE_URLS,
     SETTINGS_BLOCKS,
@@ -87,6 +88,12 @@ class GatewaySettings(StrictModel):
     idle_timeout_s: float = Field(
         default=60.0, gt=0, le=3600, description="Seconds an idle keep-alive connection stays open."
     )
+    prices: list[ModelPrice] = Field(
+        default=[],
+        max_length=1000,
+        description="Model prices that override or add to the gateway's catalogue (the cost of each request); "
+        "for a model listed twice, the last one applies.",
+    )
 
 
 _SETTINGS_RULES: list[JsonValue] = [
@@ -104,6 +111,18 @@ _BEDROCK_NEEDS_BLOCK: JsonValue = {
     "if": {"properties": {"type": {"const": "bedrock"}}, "required": ["type"]},
     "then": {"properties": {"bedrock": {"type": "object"}}, "required": ["bedrock"]},
 }
+_BEDROCK_NEEDS_CREDENTIALS: JsonValue = {  # no access key: a Bedrock API key in auth
+    "if": {
+        "properties": {
+            "bedrock": {
+                "type": "object",
+                "not": {"properties": {"access_key_id": {"type": "string"}}, "required": ["access_key_id"]},
+            }
+        },
+        "required": ["bedrock"],
+    },
+    "then": {"properties": {"auth": {"type": "string"}}, "required": ["auth"]},
+}
 
 
 class LlmUpstream(StrictModel):
@@ -112,7 +131,11 @@ class LlmUpstream(StrictModel):
     mock). (The field is not called `provider`: that is a meta-argument of every Terraform resource.)"""
 
     # _provider_settings checks these rules (naming the field); the JSON Schema says them too
-    model_config = ConfigDict(json_schema_extra={"allOf": [*_SETTINGS_RULES, _AZURE_NEEDS_URL, _BEDROCK_NEEDS_BLOCK]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [*_SETTINGS_RULES, _AZURE_NEEDS_URL, _BEDROCK_NEEDS_BLOCK, _BEDROCK_NEEDS_CREDENTIALS]
+        }
+    )
 
     name: Name
     type: Provider = Field(

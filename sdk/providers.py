@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Literal
 
 from lockgate.sdk._base import SecretRef, StrictModel
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
 Provider = Literal["openai", "azure", "anthropic", "gemini", "cohere", "bedrock"]
 PROVIDERS: tuple[Provider, ...] = ("openai", "azure", "anthropic", "gemini", "cohere", "bedrock")
@@ -60,10 +60,25 @@ class AnthropicSettings(StrictModel):
     )
 
 
+def _given(field: str) -> JsonValue:
+    return {"properties": {field: {"type": "string"}}, "required": [field]}
+
+
 class BedrockSettings(StrictModel):
     """AWS Bedrock's Converse API in `region`. Requests are signed with SigV4 from `access_key_id` and
     `secret_access_key` (secret references, resolved by the runtime), or carry a Bedrock API key given as the
     upstream's `auth` (a bearer token)."""
+
+    # _key_pair checks these rules (naming the fields); the JSON Schema says them too
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {"if": _given("access_key_id"), "then": _given("secret_access_key")},
+                {"if": _given("secret_access_key"), "then": _given("access_key_id")},
+                {"if": _given("session_token"), "then": _given("access_key_id")},
+            ]
+        }
+    )
 
     region: str = Field(
         pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$", description="The AWS region, e.g. 'us-east-1'.", examples=["us-east-1"]

@@ -8,10 +8,11 @@ plain `api` call, changes or deletes it.
 
 import asyncio
 import hmac
+import time
 import uuid
 from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
@@ -38,7 +39,7 @@ from lockgate.sdk import (
     Status,
 )
 from lockgate.sdk._base import NAME_PATTERN, OWNER_PATTERN, whole_numbers_as_int
-from lockgate.sdk.api import DataPlanes
+from lockgate.sdk.api import DataPlanes, UsageReport
 from lockgate.sdk.batch import BatchResult
 from lockgate.sdk.client import PATHS
 from lockgate.sdk.kinds import KINDS
@@ -239,6 +240,30 @@ def create_admin_app(
         control.get("consumers", name)
         await asyncio.to_thread(control.flush_usage)  # not on the loop: it may serve the proxy too
         return control.usage(name)
+
+    @api.get("/usage", tags=["usage"], responses=READ)
+    async def usage_report(
+        group_by: Annotated[
+            list[Literal["consumer", "route", "model"]] | None,
+            Query(
+                description="Sum per these keys (repeat it: group_by=consumer&group_by=model); all together if none."
+            ),
+        ] = None,
+        bucket: Annotated[Literal["hour", "day"] | None, Query(description="And per time bucket (UTC).")] = None,
+        since: Annotated[float | None, Query(description="Unix seconds; 24 hours ago when omitted.")] = None,
+        until: Annotated[float | None, Query(description="Unix seconds; now when omitted.")] = None,
+        consumer: Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only this consumer.")] = None,
+        route: Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only this route.")] = None,
+        model: Annotated[str | None, Query(max_length=256, description="Only this model.")] = None,
+    ) -> UsageReport:
+        """Requests, tokens (prompt, completion, cached, reasoning) and cost, summed per consumer, route, model and
+        hour or day, with every answered request added up first. Buckets are whole hours: `since` and `until` are
+        widened to them."""
+        now = time.time()
+        await asyncio.to_thread(control.flush_usage)
+        where = {k: v for k, v in (("consumer", consumer), ("route", route), ("model", model)) if v is not None}
+        start, end = now - 86_400 if since is None else since, now if until is None else until
+        return control.usage_report(list(dict.fromkeys(group_by or ())), bucket, start, end, where)
 
     app.include_router(api)
     openapi = app.openapi

@@ -33,6 +33,8 @@ from lockgate.sdk import (
     GatewayConfig,
     GatewaySettings,
     UsageRecord,
+    UsageReport,
+    UsageRow,
 )
 from lockgate.sdk.batch import BatchResult, ConsumerRow, KeyRow
 from lockgate.sdk.config import ENTITY_KINDS, EntityKind
@@ -339,18 +341,39 @@ class ControlPlane:
     def usage(self, consumer: str) -> ConsumerUsage:
         """What the store holds for `consumer`; call `flush_usage` first (off the event loop) for up-to-date totals."""
         self.get("consumers", consumer)
-        (requests, prompt, completion, total), recent = self.store.usage(consumer)
-        fields = ("at", "route", "model", "stream", "status", "prompt_tokens", "completion_tokens", "total_tokens")
+        sums, recent = self.store.usage(consumer)
+        fields = ("at", "route", "model", "stream", "status", *COUNTS, "cached_tokens", "reasoning_tokens")
         return ConsumerUsage(
             consumer=consumer,
-            requests=requests,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=total,
+            **dict(zip(SUMS, sums, strict=True)),
             recent=[
-                UsageRecord.model_validate({**dict(zip(fields, r, strict=True)), "stream": bool(r[3])}) for r in recent
+                UsageRecord.model_validate(
+                    {**dict(zip(fields, r, strict=False)), "stream": bool(r[3]), "estimated": bool(r[10])}
+                    | {"cost_micros": r[11]}
+                )
+                for r in recent
             ],
         )
+
+    def usage_report(
+        self, group_by: list[str], bucket: str | None, since: float, until: float, where: dict[str, str]
+    ) -> UsageReport:
+        """Sums from the store (flush_usage first); `bucket` is 'hour' or 'day' (UTC), or None for one per group."""
+        start, end = int(since // 3600) * 3600, int(-(-until // 3600)) * 3600
+        bucket_s = {"hour": 3600, "day": 86_400, None: None}[bucket]
+        rows = []
+        for row in self.store.usage_report(tuple(group_by), bucket_s, start, end, where):
+            keys = dict(zip(group_by, row, strict=False))
+            rest = row[len(group_by) :]
+            if bucket_s:
+                keys["bucket_start"], rest = rest[0], rest[1:]
+            rows.append(UsageRow.model_validate({**keys, **dict(zip(SUMS, rest, strict=True))}))
+        return UsageReport(since=start, until=end, group_by=group_by, bucket=bucket, rows=rows)
+
+
+COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+# the store's sums, in its order, as the API names them
+SUMS = ("requests", *COUNTS, "cached_tokens", "reasoning_tokens", "cost_micros", "estimated_requests")
 
 
 def _declared_state(declared: GatewayConfig) -> tuple[State, GatewaySettings]:

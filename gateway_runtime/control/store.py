@@ -24,10 +24,24 @@ CREATE TABLE IF NOT EXISTS usage_recent (
     consumer TEXT NOT NULL, at REAL NOT NULL, route TEXT, model TEXT, stream INTEGER, status INTEGER,
     prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER
 );
+CREATE TABLE IF NOT EXISTS usage_buckets (
+    consumer TEXT NOT NULL, route TEXT NOT NULL, model TEXT NOT NULL, bucket INTEGER NOT NULL,
+    requests INTEGER, prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER, cached_tokens INTEGER,
+    reasoning_tokens INTEGER, cost_micros INTEGER, estimated INTEGER, PRIMARY KEY (consumer, route, model, bucket)
+);
+CREATE INDEX IF NOT EXISTS usage_buckets_by_time ON usage_buckets (bucket);
 CREATE INDEX IF NOT EXISTS usage_recent_by_consumer ON usage_recent (consumer, at);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS usage_offsets (file TEXT PRIMARY KEY, offset INTEGER NOT NULL);
 """
+
+
+USAGE_COUNTS = ("cached_tokens", "reasoning_tokens", "cost_micros", "estimated")  # added to usage_totals later
+USAGE_DETAILS = ("cached_tokens", "reasoning_tokens", "estimated", "cost_micros")  # and to usage_recent
+_SUMS = (
+    "requests, prompt_tokens, completion_tokens, total_tokens, cached_tokens, reasoning_tokens, cost_micros, estimated"
+)
+REPORT_KEYS = ("consumer", "route", "model")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +64,11 @@ class Store:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(entities)")}
         if "owner" not in columns:  # a store from before owners: what it holds was made through the admin API
             self._db.execute("ALTER TABLE entities ADD COLUMN owner TEXT NOT NULL DEFAULT 'api'")
+        for table, added in (("usage_totals", USAGE_COUNTS), ("usage_recent", USAGE_DETAILS)):
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for column in added:  # a store from before these were recorded: they count 0 there
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
 
     def rows(self) -> Iterator[Row]:
         """Every entity, oldest first, read as consumed (a million rows are never all in memory as rows)."""
@@ -93,29 +112,33 @@ class Store:
 
     def add_usage(
         self,
-        deltas: list[tuple[str, int, int, int, int]],
+        totals: list[tuple[object, ...]],
+        buckets: list[tuple[object, ...]],
         recent: list[tuple[object, ...]],
         offsets: dict[str, int],
         read_from: dict[str, int],
     ) -> bool:
-        """Add per-consumer deltas and recent request records read from usage logs, and how far each log has now
-        been read, in one transaction: a record is never counted twice or lost. `read_from` is where the reading
-        started; if another drain has moved a file on since, nothing is added (False) and the next drain reads
-        again from where that one stopped."""
+        """Add usage read from logs (per-consumer totals, per (consumer, route, model, hour) buckets, the latest
+        records) and how far each log has now been read, in one transaction: a record is never counted twice or
+        lost. `read_from` is where the reading started; if another drain has moved a file on since, nothing is
+        added (False) and the next drain reads again from where that one stopped."""
         with self._transaction():
             for file in offsets:
                 row = self._db.execute("SELECT offset FROM usage_offsets WHERE file = ?", (file,)).fetchone()
                 if (row[0] if row else 0) != read_from.get(file, 0):
                     return False
             self._db.executemany("INSERT OR REPLACE INTO usage_offsets VALUES (?, ?)", offsets.items())
+            self._db.executemany(f"INSERT INTO usage_totals (consumer, {_SUMS}) VALUES ({_marks(9)}) {_ADD}", totals)
             self._db.executemany(
-                "INSERT INTO usage_totals VALUES (?, ?, ?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET "
-                "requests = requests + excluded.requests, prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
-                "completion_tokens = completion_tokens + excluded.completion_tokens, "
-                "total_tokens = total_tokens + excluded.total_tokens",
-                deltas,
+                f"INSERT INTO usage_buckets (consumer, route, model, bucket, {_SUMS}) VALUES ({_marks(12)}) "
+                f"ON CONFLICT (consumer, route, model, bucket) DO UPDATE SET {_ADD_SET}",
+                buckets,
             )
-            self._db.executemany("INSERT INTO usage_recent VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", recent)
+            self._db.executemany(
+                "INSERT INTO usage_recent (consumer, at, route, model, stream, status, prompt_tokens, "
+                f"completion_tokens, total_tokens, {', '.join(USAGE_DETAILS)}) VALUES ({_marks(13)})",
+                recent,
+            )
             for consumer in {row[0] for row in recent}:
                 self._db.execute(
                     "DELETE FROM usage_recent WHERE consumer = ? AND rowid NOT IN (SELECT rowid FROM usage_recent "
@@ -135,24 +158,44 @@ class Store:
         with self._transaction():
             self._db.executemany("DELETE FROM usage_offsets WHERE file = ?", [(f,) for f in files])
 
-    def usage(self, consumer: str) -> tuple[tuple[int, int, int, int], list[tuple[object, ...]]]:
-        """(requests, prompt, completion, total) and the most recent records, oldest first."""
-        row = self._db.execute(
-            "SELECT requests, prompt_tokens, completion_tokens, total_tokens FROM usage_totals WHERE consumer = ?",
-            (consumer,),
-        ).fetchone()
+    def usage(self, consumer: str) -> tuple[tuple[int, ...], list[tuple[object, ...]]]:
+        """The consumer's sums (in _SUMS' order) and its most recent records, oldest first."""
+        row = self._db.execute(f"SELECT {_SUMS} FROM usage_totals WHERE consumer = ?", (consumer,)).fetchone()
         recent = self._db.execute(
-            "SELECT at, route, model, stream, status, prompt_tokens, completion_tokens, total_tokens FROM usage_recent "
-            "WHERE consumer = ? ORDER BY at",
+            "SELECT at, route, model, stream, status, prompt_tokens, completion_tokens, total_tokens, "
+            f"{', '.join(USAGE_DETAILS)} FROM usage_recent WHERE consumer = ? ORDER BY at",
             (consumer,),
         ).fetchall()
-        return (tuple(row) if row else (0, 0, 0, 0)), recent
+        return (tuple(row) if row else (0,) * 8), recent
+
+    def usage_report(
+        self, group_by: tuple[str, ...], bucket_s: int | None, since: float, until: float, where: dict[str, str]
+    ) -> list[tuple[object, ...]]:
+        """Sums per `group_by` keys (of REPORT_KEYS) and, with `bucket_s` (a multiple of an hour), per time bucket
+        of that size, over the hours that start in [since, until); rows are the keys, the bucket start, the sums."""
+        assert set(group_by) <= set(REPORT_KEYS) and set(where) <= set(REPORT_KEYS)
+        keys = list(group_by) + ([f"bucket - bucket % {int(bucket_s)}"] if bucket_s else [])
+        conditions = ["bucket >= ?", "bucket < ?", *(f"{key} = ?" for key in where)]
+        sums = ", ".join(f"SUM({column})" for column in _SUMS.split(", "))
+        query = f"SELECT {', '.join([*keys, sums])} FROM usage_buckets WHERE {' AND '.join(conditions)}"
+        if keys:
+            query += f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}"
+        rows = self._db.execute(query, (since, until, *where.values())).fetchall()
+        return [row for row in rows if row[len(keys)] is not None]
 
     def close(self) -> None:
         self._db.close()
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+_ADD_SET = ", ".join(f"{column} = {column} + excluded.{column}" for column in _SUMS.split(", "))
+_ADD = f"ON CONFLICT (consumer) DO UPDATE SET {_ADD_SET}"
 
 
 class _Transaction:

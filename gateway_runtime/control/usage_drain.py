@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 from lockgate.gateway_runtime.control.store import Store
-from lockgate.gateway_runtime.data.usage import MAX_TOKENS, RECENT_PER_CONSUMER, Delta
+from lockgate.gateway_runtime.data.usage import BUCKET_S, MAX_TOKENS, RECENT_PER_CONSUMER, Delta
 from lockgate.gateway_runtime.data.usage_log import DIRECTORY, held, read_records, written
 
 log = logging.getLogger("lockgate.usage")
@@ -43,22 +43,16 @@ def drain(data_dir: Path, store: Store) -> None:
         return
     done = store.usage_offsets()
     files = sorted(directory.glob("*.log"))
-    deltas: dict[str, Delta] = {}
-    recent: dict[str, deque[tuple[object, ...]]] = {}
+    added_up = AddedUp()
     offsets: dict[str, int] = {}
     for path in files:
         start = done.get(path.name, 0)
         data = read_records(path, start, MAX_READ_BYTES)
         if data:
-            _add_up(data, path.name, deltas, recent)
+            added_up.lines(data, path.name)
             offsets[path.name] = start + len(data)
     if offsets:
-        added = store.add_usage(
-            [(n, d.requests, d.prompt_tokens, d.completion_tokens, d.total_tokens) for n, d in deltas.items()],
-            [record for records in recent.values() for record in records],
-            offsets,
-            read_from=done,
-        )
+        added = store.add_usage(added_up.totals(), added_up.buckets(), added_up.recent(), offsets, read_from=done)
         if not added:
             log.warning("another drain added these usage logs up first; reading them again next time")
             return
@@ -68,38 +62,54 @@ def drain(data_dir: Path, store: Store) -> None:
 def add_lines(store: Store, file: str, start: int, data: bytes) -> tuple[bool, int]:
     """Add a remote data plane's usage log bytes, read from `start` of its `file`, unless the store has not read
     exactly up to `start` (a resend, or a gap): answers whether they were added and where the store stands now."""
-    deltas: dict[str, Delta] = {}
-    recent: dict[str, deque[tuple[object, ...]]] = {}
+    added_up = AddedUp()
     end = data.rfind(b"\n") + 1
-    _add_up(data[:end], file, deltas, recent)
+    added_up.lines(data[:end], file)
     added = store.add_usage(
-        [(n, d.requests, d.prompt_tokens, d.completion_tokens, d.total_tokens) for n, d in deltas.items()],
-        [record for records in recent.values() for record in records],
-        {file: start + end},
-        read_from={file: start},
+        added_up.totals(), added_up.buckets(), added_up.recent(), {file: start + end}, read_from={file: start}
     )
     return added, start + end if added else store.usage_offset(file)
 
 
-def _add_up(data: bytes, name: str, deltas: dict[str, Delta], recent: dict[str, deque[tuple[object, ...]]]) -> None:
-    for line in data.splitlines():
-        try:
-            consumer, at, route, model, stream, status, prompt, completion, total = orjson.loads(line)
-            counts = (prompt, completion, total)
-            if not isinstance(consumer, str) or not all(type(n) is int and 0 <= n <= MAX_TOKENS for n in counts):
-                raise ValueError("not a usage record")
-        except (orjson.JSONDecodeError, ValueError, TypeError):
-            log.error("skipping an unreadable usage record in %s", name)
-            continue
-        delta = deltas.get(consumer)
-        if delta is None:
-            delta = deltas[consumer] = Delta()
-            recent[consumer] = deque(maxlen=RECENT_PER_CONSUMER)
-        delta.requests += 1
-        delta.prompt_tokens += prompt
-        delta.completion_tokens += completion
-        delta.total_tokens += total
-        recent[consumer].append((consumer, at, route, model, stream, status, prompt, completion, total))
+class AddedUp:
+    """Usage records added up: per consumer, per (consumer, route, model, hour), and each consumer's latest."""
+
+    def __init__(self) -> None:
+        self._totals: dict[str, Delta] = {}
+        self._buckets: dict[tuple[str, str, str, int], Delta] = {}
+        self._recent: dict[str, deque[tuple[object, ...]]] = {}
+
+    def lines(self, data: bytes, name: str) -> None:
+        for line in data.splitlines():
+            try:
+                record = orjson.loads(line)
+                if len(record) == 9:  # written before cached, reasoning, estimated and cost were recorded
+                    record += [0, 0, False, 0]
+                consumer, at, route, model, stream, status, *counts, estimated, cost = record
+                if not isinstance(consumer, str) or not all(type(n) is int and 0 <= n <= MAX_TOKENS for n in counts):
+                    raise ValueError("not a usage record")
+                if type(cost) is not int or cost < 0 or not isinstance(at, float | int):
+                    raise ValueError("not a usage record")
+            except (orjson.JSONDecodeError, ValueError, TypeError):
+                log.error("skipping an unreadable usage record in %s", name)
+                continue
+            total = self._totals.get(consumer)
+            if total is None:
+                total = self._totals[consumer] = Delta()
+                self._recent[consumer] = deque(maxlen=RECENT_PER_CONSUMER)
+            total.add(counts, bool(estimated), cost)
+            bucket = (consumer, str(route), str(model), int(at // BUCKET_S) * BUCKET_S)
+            self._buckets.setdefault(bucket, Delta()).add(counts, bool(estimated), cost)
+            self._recent[consumer].append((consumer, at, route, model, stream, status, *counts, bool(estimated), cost))
+
+    def totals(self) -> list[tuple[object, ...]]:
+        return [(consumer, *delta.row()) for consumer, delta in self._totals.items()]
+
+    def buckets(self) -> list[tuple[object, ...]]:
+        return [(*key, *delta.row()) for key, delta in self._buckets.items()]
+
+    def recent(self) -> list[tuple[object, ...]]:
+        return [record for records in self._recent.values() for record in records]
 
 
 def _remove_finished(files: list[Path], added_up: dict[str, int], store: Store) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
+from lockgate.gateway_runtime.data import estimate
 from lockgate.gateway_runtime.data.clients import CLIENT_APIS, OPENAI
 from lockgate.gateway_runtime.data.clients.base import BadRequest, ClientApi, Prepared
 from lockgate.gateway_runtime.data.errors import error_response
@@ -20,6 +21,7 @@ from lockgate.gateway_runtime.data.http import ProxyServer
 from lockgate.gateway_runtime.data.identities import KeyDelta
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limiter
 from lockgate.gateway_runtime.data.pipeline import Reject, run_access
+from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.providers.base import Provider, TranslationError, UpstreamCall
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
@@ -43,6 +45,8 @@ class Exchange:
     translated: bool
     prepared: Prepared
     consumer: str
+    body: dict[str, Any]  # as the client sent it (checked): read again only to estimate a prompt nobody counted
+    prices: PriceTable
 
     def fail(self, status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:
         return self.api.error(status, message, code, headers=headers)
@@ -117,7 +121,9 @@ class DataPlane:
             return api.error(exc.status, exc.message, exc.code, exc.param, exc.headers)
         except TranslationError as exc:
             return api.error(400, exc.message, "invalid_request", exc.param)
-        exchange = Exchange(route, api, native or upstream.provider, native is None, prepared, consumer)
+        exchange = Exchange(
+            route, api, native or upstream.provider, native is None, prepared, consumer, body, snapshot.prices
+        )
         if not (upstream.gate.try_acquire() or await upstream.gate.acquire(upstream.pool_timeout_s)):
             return exchange.fail(*_busy(upstream), {"Retry-After": "1"})
         try:
@@ -146,8 +152,8 @@ class DataPlane:
         if completion is None:
             message = f"Upstream '{upstream.name}' returned a response that is not a valid answer."
             return ex.fail(502, message, "upstream_invalid_response")
-        self._record(ex, False, status, completion.tokens)
         answer = ex.api.answer(completion.body) if ex.translated else completion.body
+        self._record(ex, False, status, completion.tokens, answer=answer)
         return web.Response(status=status, body=answer, content_type="application/json", headers=headers)
 
     async def _stream(
@@ -159,7 +165,7 @@ class DataPlane:
         if ex.translated:
             parser = ex.api.stream(parser)
         client: web.StreamResponse | None = None
-        status, recorded = 200, False
+        status, recorded, events = 200, False, 0
         try:
             async with upstream.session.post(
                 call.url, data=call.payload, headers=call.headers, timeout=upstream.timeout
@@ -180,13 +186,14 @@ class DataPlane:
                     out = parser.feed(chunk)
                     if parser.done and not recorded:  # record before the client sees the end: nothing answered is lost
                         recorded = True
-                        self._record(ex, True, parser.status, parser.tokens)
+                        self._record(ex, True, parser.status, parser.tokens, events=events)
                     if out:
+                        events += out.count(b"\n\n")
                         await client.write(out)
                 out = parser.close()
                 if parser.done and not recorded:
                     recorded = True
-                    self._record(ex, True, parser.status, parser.tokens)
+                    self._record(ex, True, parser.status, parser.tokens, events=events)
                 if out:
                     await client.write(out)
                 if not parser.done:
@@ -213,8 +220,8 @@ class DataPlane:
             with contextlib.suppress(ConnectionError):
                 await client.write(ex.api.error_event(message, "upstream_error"))
         finally:
-            if client is not None and not recorded:
-                self._record(ex, True, status, parser.tokens)
+            if client is not None and not recorded:  # cut short: what the provider said, the rest estimated
+                self._record(ex, True, status, parser.tokens, cut=True, events=events)
         with contextlib.suppress(ConnectionError):
             await client.write_eof()
         return client
@@ -247,12 +254,30 @@ class DataPlane:
             )
         return web.Response(status=200, body=listing, content_type="application/json", headers=headers)
 
-    def _record(self, ex: Exchange, stream: bool, status: int, tokens: Tokens | None) -> None:
-        """The log phase: accounting never fails a response, whatever the upstream sent."""
+    def _record(
+        self,
+        ex: Exchange,
+        stream: bool,
+        status: int,
+        tokens: Tokens | None,
+        cut: bool = False,
+        events: int = 0,
+        answer: bytes | None = None,
+    ) -> None:
+        """The log phase: accounting never fails a response, whatever the upstream sent. An answer the provider did
+        not count (`cut` short, or no usage in it) is recorded with the gateway's estimate, marked so; an error the
+        provider answered (`tokens` None, not cut, no answer) used nothing."""
         if not ex.route.usage:
             return
         try:
-            self.usage.record(ex.consumer, ex.route.name, ex.prepared.model, stream, status, tokens or NO_TOKENS)
+            answered = status == 200 and (answer is not None or stream)
+            guess = cut or (answered and (tokens is None or tokens.total == 0))
+            if guess:
+                completion = estimate.answer_tokens(answer) if answer is not None else max(events - 1, 0)
+                tokens = estimate.estimated(tokens, estimate.prompt_tokens(ex.body), completion)
+            tokens = tokens or NO_TOKENS
+            cost = ex.prices.cost_micros(ex.prepared.model, tokens)
+            self.usage.record(ex.consumer, ex.route.name, ex.prepared.model, stream, status, tokens, guess, cost)
         except Exception:
             log.exception("could not record usage for consumer %r on route %r", ex.consumer, ex.route.name)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from lockgate.gateway_runtime.data.identities import KeyEntry, KeyTable
 from lockgate.gateway_runtime.data.limits import Limit
+from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
 from lockgate.sdk import GatewayConfig, GatewaySettings, LlmUpstream
@@ -42,6 +43,7 @@ class Snapshot:
     router: Router[CompiledRoute]
     keys: KeyTable
     upstreams: tuple[Upstream, ...]
+    prices: PriceTable
 
 
 def resolve_secrets(config: GatewayConfig) -> list[dict[str, str]]:
@@ -113,4 +115,5 @@ def compile_snapshot(
         router=Router(entries),
         keys=table,
         upstreams=tuple(upstreams.values()),
+        prices=PriceTable(config.gateway.prices),
     )

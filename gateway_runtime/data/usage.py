@@ -48,9 +48,40 @@ def usage_object(raw: object, upstream: str) -> dict[str, object] | None:
     return None
 
 
+BUCKET_S = 3600  # usage is also added up per consumer, route, model and hour
+
+
 @dataclass(slots=True)
 class Delta:
+    """What some records add to one total: a consumer's, or a (consumer, route, model, hour) bucket's."""
+
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_micros: int = 0
+    estimated: int = 0  # requests whose counts are the gateway's estimate
+
+    def add(self, counts: tuple[int, ...], estimated: bool, cost_micros: int) -> None:
+        self.requests += 1
+        self.prompt_tokens += counts[0]
+        self.completion_tokens += counts[1]
+        self.total_tokens += counts[2]
+        self.cached_tokens += counts[3]
+        self.reasoning_tokens += counts[4]
+        self.cost_micros += cost_micros
+        self.estimated += estimated
+
+    def row(self) -> tuple[int, ...]:
+        return (
+            self.requests,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.total_tokens,
+            self.cached_tokens,
+            self.reasoning_tokens,
+            self.cost_micros,
+            self.estimated,
+        )

@@ -5,8 +5,9 @@ the kernel's (a power loss can still take the last seconds: nothing is fsynced p
 
     DATA_DIR/usage/WRITER.SEQ.log    an 8-byte header (little-endian: how many record bytes follow), then one JSON
                                      array per line: [consumer, at, route, model, stream, status, prompt_tokens,
-                                     completion_tokens, total_tokens]; WRITER is PID-RANDOM; the writer holds
-                                     a shared flock on its current file
+                                     completion_tokens, total_tokens, cached_tokens, reasoning_tokens, estimated,
+                                     cost_micros] (logs written before the last four have nine); WRITER is
+                                     PID-RANDOM; the writer holds a shared flock on its current file
 
 A record costs a copy into the mapping and no system call (an append per request cost a few microseconds of CPU).
 The writer moves the header's count only after the whole line is in place, so a reader never sees half a record.
@@ -91,9 +92,20 @@ class UsageLog:
             os.close(fd)
             raise
 
-    def record(self, consumer: str, route: str, model: str, stream: bool, status: int, tokens: Tokens) -> None:
+    def record(
+        self,
+        consumer: str,
+        route: str,
+        model: str,
+        stream: bool,
+        status: int,
+        tokens: Tokens,
+        estimated: bool = False,
+        cost_micros: int = 0,
+    ) -> None:
+        """`estimated`: the provider did not report the counts (a stream cut short): the gateway's own estimate."""
         line = orjson.dumps(  # the model is the client's string: cut, so a record always fits a file
-            [consumer, time.time(), route, model[:MAX_MODEL], stream, status, *tokens[:3]],
+            [consumer, time.time(), route, model[:MAX_MODEL], stream, status, *tokens, estimated, cost_micros],
             option=orjson.OPT_APPEND_NEWLINE,
         )
         start, end = self._end, self._end + len(line)

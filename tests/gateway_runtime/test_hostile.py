@@ -116,7 +116,9 @@ def test_usage_of_an_unexpected_shape_never_fails_a_response(served) -> None:  #
     with served.admin() as admin:
         usage = admin.consumers.usage("eve")
     assert usage.requests == 4
-    assert usage.completion_tokens == 2 * 3  # what could be read ({"completion_tokens": 3}) was recorded
+    # usage [1] says nothing: estimated, never a silent zero; {"completion_tokens": 3, ...}: what could be read
+    assert [r.estimated for r in usage.recent] == [True, True, False, False] and usage.estimated_requests == 2
+    assert [r.completion_tokens for r in usage.recent][2:] == [3, 3] and usage.recent[0].completion_tokens > 0
 
 
 def test_what_the_http_parser_rejects_is_answered_in_the_error_shape(served) -> None:  # type: ignore[no-untyped-def]

@@ -18,8 +18,10 @@ from lockgate.sdk import (
     AzureSettings,
     BedrockSettings,
     Consumer,
+    GatewaySettings,
     KeyAuth,
     LlmUpstream,
+    ModelPrice,
     Route,
     RoutePolicies,
     UsageAccounting,
@@ -356,3 +358,49 @@ def test_openai_sdk_to_a_bedrock_upstream_signed_with_sigv4(
     assert refused.value.status_code == 502 and refused.value.code == "upstream_auth"
     keyed = openai.OpenAI(base_url=f"{gateway.proxy_url}/keyed/v1", api_key=key, max_retries=0)
     assert keyed.chat.completions.create(model=model, messages=HI).choices[0].message.content == REPLY
+
+
+def test_usage_and_cost_recorded_exactly_or_marked_estimated(start_gateway: Callable, start_mock: Callable) -> None:
+    """Cost from the catalogue (and the gateway's own prices) in integer micro-USD; a stream the upstream cut is
+    recorded with what was known, marked estimated; the report sums per route, model and hour."""
+    claude_mock = start_mock("--provider", "anthropic", "--chunks", "4")
+    gateway = start_gateway()
+    claude = serve(gateway, LlmUpstream(name="claude", type="anthropic", base_url=claude_mock))
+    with gateway.admin() as admin:
+        admin.update_settings(GatewaySettings(prices=[ModelPrice(model="house", input=1.0, output=2.0)]))
+        admin.upstreams.create(LlmUpstream(name="house", base_url=start_mock("--chunks", "4"), model="house"))
+        policies = RoutePolicies(key_auth=KeyAuth(), usage=UsageAccounting())
+        admin.routes.create(Route(name="house", paths=["/house/v1"], upstream="house", policies=policies))
+    time.sleep(0.5)
+    house = openai.OpenAI(base_url=f"{gateway.proxy_url}/house/v1", api_key=claude.api_key, max_retries=0)
+
+    claude.chat.completions.create(
+        model="claude-sonnet-4-20250514", messages=[{"role": "user", "content": "hi mock:cached=1"}]
+    )
+    house.chat.completions.create(model="any", messages=HI)
+    with pytest.raises(openai.APIError):
+        for _ in house.chat.completions.create(
+            model="any", messages=[{"role": "user", "content": "mock:break-stream"}], stream=True
+        ):
+            pass
+
+    usage = recorded(gateway, 3)
+    first, second, cut = usage.recent
+    # claude-sonnet-4: 5 uncached in at 3.00, 1 cached at 0.30, 17 out at 15.00 per million -> 270.3 micro-USD
+    assert (first.prompt_tokens, first.cached_tokens, first.completion_tokens) == (6, 1, 17) and not first.estimated
+    assert first.cost_micros == 270
+    assert second.cost_micros == round(1 * 1.0 + 17 * 2.0) and not second.estimated  # the gateway's own price
+    assert cut.estimated and cut.status == 502 and cut.prompt_tokens >= 1 and cut.completion_tokens >= 1
+    assert usage.estimated_requests == 1 and usage.cost_micros == 270 + 35 + cut.cost_micros
+
+    with gateway.admin() as admin:
+        report = admin.usage(group_by=["route", "model"], bucket="hour")
+    assert {(r.route, r.model): r.requests for r in report.rows} == {
+        ("chat", "claude-sonnet-4-20250514"): 1,
+        ("house", "house"): 2,
+    }
+    assert all(r.bucket_start is not None and r.bucket_start % 3600 == 0 for r in report.rows)
+    assert sum(r.cost_micros for r in report.rows) == usage.cost_micros
+    with gateway.admin() as admin:
+        only = admin.usage(group_by=["consumer"], model="house")
+    assert [(r.consumer, r.requests, r.estimated_requests) for r in only.rows] == [("alice", 2, 1)]

@@ -7,14 +7,16 @@ from pathlib import Path
 
 import pytest
 from lockgate.gateway_runtime.control.store import Store
-from lockgate.gateway_runtime.control.usage_drain import drain
+from lockgate.gateway_runtime.control.usage_drain import AddedUp, drain
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limit
 from lockgate.gateway_runtime.data.pipeline import presented_key
+from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.providers.openai import OpenAiTee, openai_usage
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.shared_limits import SharedWindowLimiter
 from lockgate.gateway_runtime.data.usage import Tokens
 from lockgate.gateway_runtime.data.usage_log import UsageLog
+from lockgate.sdk import ModelPrice
 
 
 def test_router_longest_match_on_segment_boundaries() -> None:
@@ -84,12 +86,12 @@ def test_usage_logs_add_up_exactly_once_and_finished_files_go(tmp_path: Path) ->
     (tmp_path / "usage" / f"{dead._writer}.000000.log").rename(tmp_path / "usage" / f"{os.getpid()}-old.000000.log")
     drain(tmp_path, store)
     drain(tmp_path, store)  # nothing new: nothing counted twice
-    assert store.usage("alice")[0] == (5, 10, 0, 25)
-    assert store.usage("bob")[0] == (1, 0, 0, 0)
-    assert store.usage("carol")[0] == (1, 1, 1, 2)
+    assert store.usage("alice")[0] == (5, 10, 0, 25, 0, 0, 0, 0)
+    assert store.usage("bob")[0] == (1, 0, 0, 0, 0, 0, 0, 0)
+    assert store.usage("carol")[0] == (1, 1, 1, 2, 0, 0, 0, 0)
     assert [r[3] for r in store.usage("alice")[1]] == [0, 1, 0, 1, 0]  # (at, route, model, stream, ...)
     remaining = sorted(p.name for p in (tmp_path / "usage").iterdir())
-    assert remaining == [f"{log._writer}.000001.log"]  # only the live writer's current file stays
+    assert remaining == [f"{log._writer}.{log._sequence:06d}.log"]  # only the live writer's current file stays
     log.close()
     store.close()
 
@@ -109,15 +111,50 @@ def test_shared_limiter_counts_across_instances_like_workers(tmp_path: Path) -> 
 
 def test_usage_store_adds_deltas_from_several_processes(tmp_path: Path) -> None:
     store = Store(tmp_path / "db")
-    store.add_usage([("alice", 1, 2, 3, 5)], [("alice", 1.0, "chat", "m", False, 200, 2, 3, 5)], {"a.log": 10}, {})
+    first = AddedUp()
+    first.lines(b'["alice", 1.0, "chat", "m", false, 200, 2, 3, 5, 1, 0, false, 7]\n', "a.log")
+    store.add_usage(first.totals(), first.buckets(), first.recent(), {"a.log": 10}, {})
     other = Store(tmp_path / "db")
-    other.add_usage([("alice", 2, 1, 1, 2)], [("alice", 2.0, "chat", "m", True, 200, 1, 1, 2)], {"b.log": 20}, {})
+    second = AddedUp()
+    second.lines(b'["alice", 2.0, "chat", "m", true, 200, 1, 1, 2, 0, 1, true, 3]\n', "b.log")
+    other.add_usage(second.totals(), second.buckets(), second.recent(), {"b.log": 20}, {})
     # a drain that read a.log from 0 while another one added it up to 10 adds nothing (no double count)
-    assert not other.add_usage([("alice", 1, 2, 3, 5)], [], {"a.log": 10}, {})
+    assert not other.add_usage(first.totals(), first.buckets(), [], {"a.log": 10}, {})
     totals, recent = store.usage("alice")
-    assert totals == (3, 3, 4, 7) and [r[0] for r in recent] == [1.0, 2.0]
-    assert store.usage("nobody") == ((0, 0, 0, 0), [])
+    assert totals == (2, 3, 4, 7, 1, 1, 10, 1) and [r[0] for r in recent] == [1.0, 2.0]
+    assert [r[-2:] for r in recent] == [(0, 7), (1, 3)]  # (estimated, cost_micros)
+    assert store.usage("nobody") == ((0,) * 8, [])
     assert store.usage_offsets() == {"a.log": 10, "b.log": 20}
+    by_model = store.usage_report(("model",), None, 0, 7200, {})
+    assert by_model == [("m", 2, 3, 4, 7, 1, 1, 10, 1)]
+    assert store.usage_report(("consumer",), 3600, 3600, 7200, {}) == [], "outside the hours asked"
+
+
+def test_usage_logs_and_stores_from_before_cached_tokens_and_cost_still_count(tmp_path: Path) -> None:
+    import sqlite3
+
+    old = sqlite3.connect(tmp_path / "old.db")
+    old.executescript(
+        "CREATE TABLE usage_totals (consumer TEXT PRIMARY KEY, requests INTEGER, prompt_tokens INTEGER, "
+        "completion_tokens INTEGER, total_tokens INTEGER); INSERT INTO usage_totals VALUES ('alice', 4, 8, 8, 16);"
+    )
+    old.close()
+    store = Store(tmp_path / "old.db")
+    added = AddedUp()
+    added.lines(b'["alice", 10.0, "chat", "m", false, 200, 2, 3, 5]\n["alice", "bad"]\n', "old.log")
+    store.add_usage(added.totals(), added.buckets(), added.recent(), {"old.log": 40}, {})
+    assert store.usage("alice")[0] == (5, 10, 11, 21, 0, 0, 0, 0), "the old totals, plus the old-format line"
+
+
+def test_prices_by_model_and_prefix_in_integer_micro_usd() -> None:
+    table = PriceTable([ModelPrice(model="house-model", input=0.5, output=1.25)])
+    tokens = Tokens(prompt=1_000_000, completion=1_000_000, total=2_000_000, cached=400_000)
+    # gpt-4o: 600k uncached at 2.50, 400k cached at 1.25, 1M out at 10.00 -> 1.5 + 0.5 + 10 USD
+    assert table.cost_micros("gpt-4o-2024-08-06", tokens) == 12_000_000
+    assert table.cost_micros("anthropic.claude-3-5-sonnet-20240620-v1:0", Tokens(1000, 100, 1100)) == 4_500
+    assert table.cost_micros("house-model", Tokens(3, 0, 3)) == 2, "1.5 micro-USD rounds to 2, never a float"
+    assert table.cost_micros("no-such-model", tokens) == 0
+    assert PriceTable([ModelPrice(model="gpt-4o", input=1, output=1)]).cost_micros("gpt-4o", Tokens(10, 0, 10)) == 10
 
 
 @pytest.mark.parametrize(
