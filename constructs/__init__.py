@@ -7,7 +7,7 @@ if __name__ == "constructs":  # imported by its bare folder name from the reposi
 else:
     from lockgate.constructs.consumers import Consumer, ConsumerGroup, ConsumerSet
     from lockgate.constructs.errors import ConstructValidationError
-    from lockgate.constructs.limits import RateLimit
+    from lockgate.constructs.limits import ModelPrice, RateLimit
     from lockgate.constructs.route import Policy, Route
     from lockgate.constructs.runtime import DockerRuntime, Gateway, MockLlm, ProcessRuntime, RemoteGateway
     from lockgate.constructs.upstream import LlmUpstream
@@ -21,6 +21,7 @@ else:
         "Gateway",
         "LlmUpstream",
         "MockLlm",
+        "ModelPrice",
         "Policy",
         "ProcessRuntime",
         "RateLimit",

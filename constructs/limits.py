@@ -1,5 +1,6 @@
-"""RateLimit for construct code: the SDK's model, whose errors name the field, the value and the allowed range
-(and, when it is built inside a construct, that construct's path and the line) instead of a pydantic traceback."""
+"""RateLimit and ModelPrice for construct code: the SDK's models, whose errors name the field, the value and the
+allowed range (and, when one is built inside a construct, that construct's path and the line) instead of a pydantic
+traceback."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import lockgate.sdk
 from lockgate.constructs.errors import ConstructValidationError, describe
+from lockgate.sdk import ModelPrice as ModelPriceModel
 from lockgate.sdk import RateLimit as RateLimitModel
 from pydantic import ValidationError
 
@@ -27,6 +29,17 @@ class RateLimit(RateLimitModel):
             super().__init__(**data)
         except ValidationError as exc:
             problems = "; ".join(f"RateLimit.{problem}" for problem in describe(RateLimitModel, exc))
+            raise ConstructValidationError(_where(sys._getframe(1)) + problems) from None
+
+
+class ModelPrice(ModelPriceModel):
+    """A model's price in USD per million tokens: `ModelPrice(model="gpt-4o", input=2.5, output=10)`."""
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            problems = "; ".join(f"ModelPrice.{problem}" for problem in describe(ModelPriceModel, exc))
             raise ConstructValidationError(_where(sys._getframe(1)) + problems) from None
 
 

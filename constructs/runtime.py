@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.constructs._resource import add_remote_gateway, entity_name, lockgate_resource
 from lockgate.constructs.errors import validate
-from lockgate.sdk import GatewayRuntime, GatewaySettings, MockLlmRuntime
+from lockgate.sdk import GatewayRuntime, GatewaySettings, MockLlmRuntime, ModelPrice
 from lockgate.sdk.runtime import RemoteGateway as RemoteGatewayModel
 
 from constructs import Construct
@@ -131,8 +131,11 @@ class Gateway(GatewayRef):
         max_headers: int | None = None,
         header_timeout_s: float | None = None,
         idle_timeout_s: float | None = None,
+        prices: list[ModelPrice] | None = None,
     ) -> None:
-        """The data plane settings (`max_body_bytes`, ...) are GatewaySettings'; unset ones keep its defaults."""
+        """The data plane settings (`max_body_bytes`, ...) are GatewaySettings'; unset ones keep its defaults.
+        `prices` (`ModelPrice(model=..., input=..., output=...)`, USD per million tokens) override or add to the
+        gateway's price catalogue."""
         super().__init__(scope, id)
         self.name = entity_name(self, name)
         self.runtime = runtime or ProcessRuntime()
@@ -142,6 +145,7 @@ class Gateway(GatewayRef):
             "max_headers": max_headers,
             "header_timeout_s": header_timeout_s,
             "idle_timeout_s": idle_timeout_s,
+            "prices": [price.model_dump(exclude_none=True) for price in prices] if prices else None,
         }
         settings = {k: v for k, v in given.items() if v is not None} or None
         if settings is not None:

@@ -2,24 +2,28 @@
 
     str, Literal[...] -> string     int, float -> number     bool -> bool     list[X] -> list(X)
     Model | None      -> a single nested block (the `tf` library lacks one; see SingleNestedBlock)
+    list[Model]       -> a list of nested blocks (`prices { ... }` repeated; ListNestedBlock)
 
 A field with a default is optional + computed, and the plan fills the default in, so plans show real values and a
 second plan is empty. A field whose default is None is optional.
 
-Terraform numbers arrive as int or float; `spec_values` hands whole numbers to int fields as int, so the (strict) SDK
-models accept them.
+Terraform numbers arrive as int or float, or as a decimal string when float64 cannot hold them exactly (0.3);
+`spec_values` hands whole numbers to int fields as int and decimal strings to float fields as float, so the
+(strict) SDK models accept them.
 """
 
 from __future__ import annotations
 
 import types
 import typing
+from decimal import Decimal
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from lockgate.sdk._base import whole_numbers_as_int
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from tf import types as tft
+from tf.gen import tfplugin_pb2 as pb
 from tf.provider import _decode_state, _encode_state_d
 from tf.schema import Attribute, Block, NestedBlock, NestMode
 from tf.utils import Diagnostics
@@ -36,6 +40,30 @@ class SingleNestedBlock(NestedBlock):
 
     def decode(self, value: Any) -> Any:
         return None if value is None else _decode_state(Diagnostics(), self._amap(), self._bmap(), value)[1]
+
+    def semantically_equal(self, a_decoded: Any, b_decoded: Any) -> bool:
+        return bool(a_decoded == b_decoded)
+
+
+class ListNestedBlock(NestedBlock):
+    """A block that may repeat (`prices { model = "a" } prices { model = "b" }`); its value is a list of objects."""
+
+    def __init__(self, type_name: str, block: Block, max_items: int | None = None) -> None:
+        super().__init__(type_name, NestMode.Set, block, max_items=max_items)  # the library has no List: see to_pb
+
+    def to_pb(self) -> Any:
+        return pb.Schema.NestedBlock(
+            type_name=self.type_name,
+            block=self.block.to_pb(),
+            max_items=self.max_items,
+            nesting=pb.Schema.NestedBlock.NestingMode.LIST,
+        )
+
+    def encode(self, value: Any) -> Any:
+        return [_encode_state_d(self._amap(), self._bmap(), item, None) for item in value or ()]
+
+    def decode(self, value: Any) -> Any:
+        return [_decode_state(Diagnostics(), self._amap(), self._bmap(), item)[1] for item in value or ()]
 
     def semantically_equal(self, a_decoded: Any, b_decoded: Any) -> bool:
         return bool(a_decoded == b_decoded)
@@ -74,6 +102,15 @@ def nested_model(field: FieldInfo) -> type[BaseModel] | None:
     return inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
 
 
+def nested_list(field: FieldInfo) -> type[BaseModel] | None:
+    """The model of a `list[Model]` field."""
+    inner = _strip_annotated(field.annotation)
+    if get_origin(inner) is not list:
+        return None
+    item = _strip_annotated(get_args(inner)[0])
+    return item if isinstance(item, type) and issubclass(item, BaseModel) else None
+
+
 def _default(field: FieldInfo) -> Any:
     if field.default_factory is not None:
         return field.default_factory()  # type: ignore[call-arg]
@@ -93,6 +130,13 @@ def model_block(
             attrs, inner = model_block(nested)
             blocks.append(
                 SingleNestedBlock(name, Block(attributes=attrs, block_types=inner, description=field.description))
+            )
+            continue
+        items = nested_list(field)
+        if items is not None:
+            attrs, inner = model_block(items)
+            blocks.append(
+                ListNestedBlock(name, Block(attributes=attrs, block_types=inner, description=field.description))
             )
             continue
         required = field.is_required()
@@ -118,10 +162,12 @@ def fill_defaults(model: type[BaseModel], values: dict[str, Any]) -> dict[str, A
     for name, field in model.model_fields.items():
         if name not in out:
             continue
-        nested = nested_model(field)
+        nested, items = nested_model(field), nested_list(field)
         if nested is not None:
             if isinstance(out[name], dict):
                 out[name] = fill_defaults(nested, out[name])
+        elif items is not None:
+            out[name] = [fill_defaults(items, item) for item in out[name] or ()]
         elif out[name] is None and not field.is_required():
             default = _default(field)
             if default is not None:
@@ -136,10 +182,23 @@ def spec_values(model: type[BaseModel], values: dict[str, Any]) -> dict[str, Any
         value = values.get(name)
         if value is None:
             continue
-        nested = nested_model(field)
+        nested, items = nested_model(field), nested_list(field)
+        if items is not None and isinstance(value, list):
+            value = [spec_values(items, item) for item in value]
+        elif isinstance(value, str | Decimal) and _unwrap_optional(_strip_annotated(field.annotation))[0] is float:
+            value = _number(value)
         out[name] = spec_values(nested, value) if nested is not None and isinstance(value, dict) else value
     converted: dict[str, Any] = whole_numbers_as_int(model, out)  # Terraform's numbers have no int/float split
     return converted
+
+
+def _number(value: str | Decimal) -> float | str | Decimal:
+    """Terraform sends a number that float64 cannot hold exactly (0.3) as its decimal string: that number, or the
+    value unchanged for the model to refuse."""
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -155,8 +214,10 @@ def state_values(model: type[BaseModel], spec: dict[str, Any]) -> dict[str, Any]
     out: dict[str, Any] = {}
     for name, field in model.model_fields.items():
         value = spec.get(name)
-        nested = nested_model(field)
+        nested, items = nested_model(field), nested_list(field)
         if nested is not None and isinstance(value, dict):
             value = state_values(nested, value)
+        elif items is not None and isinstance(value, list):
+            value = [state_values(items, item) for item in value]
         out[name] = value
     return out

@@ -67,6 +67,7 @@ def test_public_api_is_pinned() -> None:
         "Gateway",
         "LlmUpstream",
         "MockLlm",
+        "ModelPrice",
         "Policy",
         "ProcessRuntime",
         "RateLimit",

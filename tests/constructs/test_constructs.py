@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cdktn import App, TerraformOutput, TerraformStack
+from cdktn import App, TerraformOutput, TerraformStack, Testing
 from lockgate.constructs import (
     ConstructValidationError,
     ConsumerSet,
@@ -234,3 +234,25 @@ def test_a_remote_gateway_is_a_provider_block_and_entities_name_it(tmp_path: Pat
     stack = TerraformStack(App(outdir=str(tmp_path / "bad")), "s")
     with pytest.raises(ConstructValidationError, match=r"s/eu: admin_token_ref: must be a secret reference"):
         RemoteGateway(stack, "eu", admin_url="https://cp.eu.example:8001", admin_token_ref="hunter2-the-token")
+
+
+def test_upstream_types_and_prices_are_typed_blocks_checked_at_synth() -> None:
+    from lockgate.constructs import Gateway, LlmUpstream, MockLlm, ModelPrice
+
+    stack = TerraformStack(App(), "providers")
+    gateway = Gateway(stack, "gw", prices=[ModelPrice(model="house", input=0.5, output=1.5)])
+    LlmUpstream.azure(stack, "azure", gateway=gateway, endpoint="https://r.openai.azure.com", deployment="gpt-4o")
+    LlmUpstream.anthropic(stack, "claude", gateway=gateway, max_tokens=512)
+    LlmUpstream.mock(stack, "gemini", gateway=gateway, mock=MockLlm(stack, "mock", type="gemini"))
+    synth = json.loads(Testing.synth(stack))
+    upstreams = synth["resource"]["lockgate_llm_upstream"]
+    by_name = {u["name"]: u for u in upstreams.values()}
+    assert by_name["azure"]["type"] == "azure" and by_name["azure"]["azure"] == {"deployment": "gpt-4o"}
+    assert by_name["claude"]["anthropic"] == {"max_tokens": 512} and "base_url" not in by_name["claude"]
+    assert by_name["gemini"]["type"] == "gemini"
+    settings = next(iter(synth["resource"]["lockgate_gateway"].values()))["settings"]
+    assert settings["prices"] == [{"model": "house", "input": 0.5, "output": 1.5}]
+    with pytest.raises(ConstructValidationError, match=r"ModelPrice.input: .*greater than or equal to 0"):
+        ModelPrice(model="x", input=-1, output=0)
+    with pytest.raises(ConstructValidationError, match=r"claude2: anthropic.max_tokens"):
+        LlmUpstream.anthropic(stack, "claude2", gateway=gateway, max_tokens=0)

@@ -1,16 +1,34 @@
-"""Upstreams of each provider through the real Terraform and the real provider: typed settings blocks, defaults
-filled in by the plan (so a second plan is empty), and the OpenAI SDK through the gateway to each mock."""
+"""Upstreams of each provider and the gateway's prices through the real Terraform and the real provider: typed
+settings blocks (repeated ones too), defaults filled in by the plan (so a second plan is empty), and the OpenAI SDK
+through the gateway to each mock."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import openai
 import pytest
 from lockgate.gateway_runtime.mock_llm import REPLY
+from lockgate.sdk import AdminClient
 
 BODY = """
-resource "lockgate_gateway" "gw" { name = "providers" }
+resource "lockgate_gateway" "gw" {
+  name = "providers"
+  settings {
+    prices {
+      model  = "gpt-4o-prod"
+      input  = 2.5
+      output = 10
+    }
+    prices {
+      model        = "claude-x"
+      input        = 3
+      output       = 15
+      cached_input = 0.3
+    }
+  }
+}
 resource "lockgate_mock_llm" "claude" {
   name     = "claude"
   type     = "anthropic"
@@ -76,6 +94,14 @@ def test_anthropic_and_azure_upstreams_from_terraform(project: Callable) -> None
     assert 'api_version = "2024-10-21"' in plan and 'version    = "2023-06-01"' in plan, "defaults shown in the plan"
     p.apply()
     p.tf("plan", "-detailed-exitcode", "-input=false")  # exit 0: nothing to change after apply
+    endpoint = p.endpoint("providers")
+    token = Path(str(endpoint["admin_token_ref"]).removeprefix("file:")).read_text()
+    with AdminClient(str(endpoint["admin_url"]), token) as admin:
+        prices = admin.settings().prices
+    assert [(price.model, price.input, price.cached_input) for price in prices] == [
+        ("gpt-4o-prod", 2.5, None),
+        ("claude-x", 3.0, 0.3),
+    ], "the typed price blocks reached the gateway in order"
     proxy_url = p.tf("output", "-raw", "proxy_url").stdout
     key = p.tf("output", "-raw", "key").stdout
     hi: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
