@@ -2,7 +2,8 @@
 
 Non-streamed completions and SSE bursts are precomputed bytes. A request whose body mentions "paced" streams its
 chunks PACED_MS apart; one for the model "slow" takes SLOW_S in all, like an LLM's answer. Final usage chunk when
-the body asks for include_usage.
+the body asks for include_usage. `.../messages` answers in Anthropic's Messages format instead (message, or the
+event stream with its usage), for the translated scenario.
 
     python bench/fast_mock.py PORT [CHUNKS] [PACED_MS]
 """
@@ -67,6 +68,44 @@ USAGE_EVENT = (
     + b"\n\n"
 )
 DONE = b"data: [DONE]\n\n"
+
+
+def _message() -> bytes:
+    usage = {"input_tokens": USAGE["prompt_tokens"], "output_tokens": USAGE["completion_tokens"]}
+    message = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "mock", "stop_reason": "end_turn"}
+    body = orjson.dumps(
+        {**message, "content": [{"type": "text", "text": WORDS}], "stop_sequence": None, "usage": usage}
+    )
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def _message_events(chunks: int) -> bytes:
+    def event(kind: str, payload: dict[str, object]) -> bytes:
+        return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **payload}) + b"\n\n"
+
+    start = {"id": "msg_bench", "type": "message", "role": "assistant", "model": "mock", "content": []}
+    start["usage"] = {"input_tokens": USAGE["prompt_tokens"], "output_tokens": 1}
+    words = WORDS.split(" ")
+    size = -(-len(words) // chunks)
+    deltas = [
+        event(
+            "content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": " ".join(words[i : i + size])}}
+        )
+        for i in range(0, len(words), size)
+    ]
+    final = {"delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 13}}
+    return b"".join(
+        [
+            event("message_start", {"message": start}),
+            event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+            *deltas,
+            event("content_block_stop", {"index": 0}),
+            event("message_delta", final),
+            event("message_stop", {}),
+        ]
+    )
+
+
 MODELS = orjson.dumps({"object": "list", "data": [{"id": "mock", "object": "model"}]})
 MODELS_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
     len(MODELS),
@@ -75,8 +114,9 @@ MODELS_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent
 
 
 class MockProtocol(asyncio.Protocol):
-    def __init__(self, completion: bytes, events: list[bytes], paced_s: float) -> None:
+    def __init__(self, completion: bytes, events: list[bytes], paced_s: float, messages: tuple[bytes, bytes]) -> None:
         self.completion, self.events, self.paced_s = completion, events, paced_s
+        self.message, self.message_stream = messages
         self.parser = httptools.HttpRequestParser(self)
         self.body: list[bytes] = []
         self.url = b""
@@ -100,6 +140,11 @@ class MockProtocol(asyncio.Protocol):
         body, self.body = b"".join(self.body), []
         if self.url.endswith(b"/models"):
             self.transport.write(MODELS_RESPONSE)
+        elif self.url.endswith(b"/messages"):
+            if b'"stream":true' in body:
+                self.transport.write(SSE_HEAD + _chunked(self.message_stream) + b"0\r\n\r\n")
+            else:
+                self.transport.write(self.message)
         elif b'"stream":true' in body or b'"stream": true' in body:
             with_usage = b"include_usage" in body
             if b'"model":"slow"' in body:
@@ -129,11 +174,11 @@ def main() -> None:
     port = int(sys.argv[1])
     chunks = int(sys.argv[2]) if len(sys.argv) > 2 else CHUNKS
     paced_s = (float(sys.argv[3]) if len(sys.argv) > 3 else PACED_MS) / 1000
-    completion, events = _completion(), _events(chunks)
+    completion, events, messages = _completion(), _events(chunks), (_message(), _message_events(chunks))
     uvloop.install()
     loop = asyncio.new_event_loop()
     server = loop.run_until_complete(
-        loop.create_server(lambda: MockProtocol(completion, events, paced_s), "127.0.0.1", port, backlog=4096)
+        loop.create_server(lambda: MockProtocol(completion, events, paced_s, messages), "127.0.0.1", port, backlog=4096)
     )
     try:
         loop.run_forever()

@@ -1,4 +1,5 @@
-"""The benchmark's lockgate config: key auth + a request limit + usage accounting, with N consumers and M routes."""
+"""The benchmark's lockgate config: key auth + a request limit + usage accounting, with N consumers and M routes;
+`/anthropic/v1` is the same route to an Anthropic-format upstream (the fast mock's /v1/messages): translated."""
 
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ HUGE_LIMIT = RateLimit(requests=10_000_000, window_s=3600)  # counted on every r
 def bench_config(upstream_base_url: str, consumers: int = 10_000, routes: int = 100) -> GatewayConfig:
     policies = RoutePolicies(key_auth=KeyAuth(), usage=UsageAccounting())
     route_list = [Route(name="chat", paths=["/v1"], upstream="mock", policies=policies)]
+    route_list += [Route(name="translated", paths=["/anthropic/v1"], upstream="claude", policies=policies)]
     route_list += [
         Route(name=f"team-{i}", paths=[f"/teams/team-{i}/v1"], upstream="mock", policies=policies)
-        for i in range(routes - 1)
+        for i in range(routes - 2)
     ]
     people = [Consumer(name="bench", groups=["bench"])]
     people += [Consumer(name=f"consumer-{i}", groups=["bench"]) for i in range(consumers - 1)]
@@ -36,7 +38,10 @@ def bench_config(upstream_base_url: str, consumers: int = 10_000, routes: int = 
         for i in range(consumers - 1)
     ]
     return GatewayConfig(
-        upstreams=[LlmUpstream(name="mock", base_url=upstream_base_url)],
+        upstreams=[
+            LlmUpstream(name="mock", base_url=upstream_base_url),
+            LlmUpstream(name="claude", type="anthropic", base_url=upstream_base_url),
+        ],
         routes=route_list,
         consumer_groups=[ConsumerGroup(name="bench", rate_limit=HUGE_LIMIT)],
         consumers=people,

@@ -234,6 +234,9 @@ def _cluster(result: dict[str, Any] | None) -> str:
     return chr(10).join(lines)
 
 
+TRANSLATED = "lockgate openai→anthropic"  # bench/run.py's measure_translated
+
+
 def write_report(
     rows: list[dict[str, Any]],
     iac: list[dict[str, Any]],
@@ -278,6 +281,15 @@ def write_report(
         ratios.append(
             f"- lockgate 2 workers / 1 worker: {lg2['rps'] / lg['rps']:.2f}x (2 cores shared with wrk and "
             "the mock, so this understates scaling)"
+        )
+    translated = _row(rows, TRANSLATED, "non-stream c=32")
+    if lg.get("rps") and translated.get("rps"):
+        share = translated["rps"] / lg["rps"]
+        ttft = _row(rows, TRANSLATED, "TTFT c=1").get("added_p50_ms")
+        ratios.append(
+            f"- OpenAI in, Anthropic out (translated both ways) / relayed, non-streamed RPS at c=32: **{share:.0%}** "
+            f"(target ≥ 60%: {'met' if share >= 0.6 else 'NOT met'}); added time to first token {ttft} ms "
+            f"(target ≤ 1 ms: {'met' if ttft is not None and ttft <= 1 else 'NOT met'})"
         )
     iac_lines = [
         "| consumers | resources | synth s | plan s | apply s | no-op plan s | destroy s |",
@@ -327,7 +339,8 @@ Installed from `requirements.lock` (`make lock` changes it): {dependency_version
 - The gateway under test is pinned to CPU 0 (`taskset -c 0`); wrk, the upstream mock and the TTFT client to CPU 1.
   `lockgate x2` runs two workers on CPUs 0-1, sharing them with the load generator.
 - Upstream: `bench/fast_mock.py` (uvloop + httptools, precomputed bodies): completions, SSE bursts, and paced SSE
-  (8 chunks 5 ms apart).
+  (8 chunks 5 ms apart); Anthropic's Messages format at `/v1/messages`, for `lockgate openai→anthropic`: the same
+  OpenAI requests through a route to an Anthropic-type upstream, translated both ways (1 worker).
 - lockgate runs with key auth, a request limit (counted on every request) and usage accounting on, and its config
   holds 10,000 consumers (with keys) and 100 routes in every scenario. nginx: 1 worker, keepalive upstream, no
   buffering. LiteLLM: 1 worker, its own master key, the same mock.

@@ -147,6 +147,20 @@ def measure(target: Target, plan: Plan, direct: dict[str, float], slow: bool = F
     return rows
 
 
+def measure_translated(target: Target, plan: Plan, direct: dict[str, float]) -> list[Row]:
+    """One worker, the OpenAI SDK's requests to an Anthropic-format upstream (translated both ways)."""
+    name = "lockgate openai→anthropic"
+    url = target.base_url.removesuffix("/v1") + "/anthropic/v1"
+    wrk(url, target.auth, body("mock", False), 8, 1)
+    rows = []
+    for scenario, stream in (("non-stream c=32", False), ("SSE burst c=32", True)):
+        result = wrk(url, target.auth, body("mock", stream), 32, plan.seconds)
+        rows.append(Row(name, scenario, 1, result.rps, result.p50_ms, result.p99_ms, errors=result.errors))
+    ttft = ttft_ms(url, target.auth, "mock", plan.ttft_streams)
+    rows.append(Row(name, "TTFT c=1", 1, ttft_p50_ms=ttft, added_p50_ms=_added(ttft, direct.get("ttft"))))
+    return rows
+
+
 def _added(value: float, baseline: float | None) -> float | None:
     return None if baseline is None else round(value - baseline, 3)
 
@@ -179,6 +193,11 @@ def run(plan: Plan, skip_litellm: bool, workers: list[int]) -> list[Row]:
             one(lambda: start_nginx(work, mock))
             for count in workers:
                 one(lambda count=count: start_lockgate(work, mock, count, config), streams=count == 1)
+            translated = start_lockgate(work, mock, 1, config)
+            started.append(translated)
+            print("  measuring lockgate, OpenAI in and Anthropic out ...", flush=True)
+            rows.extend(measure_translated(translated, plan, direct))
+            translated.stop()
             if not skip_litellm:
                 one(lambda: start_litellm(work, mock, LITELLM_BIN), slow=True)
         finally:
