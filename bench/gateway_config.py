@@ -1,5 +1,6 @@
-"""The benchmark's lockgate config: key auth + a request limit + usage accounting, with N consumers and M routes;
-`/anthropic/v1` is the same route to an Anthropic-format upstream (the fast mock's /v1/messages): translated."""
+"""The benchmark's lockgate config: key auth + a request limit + a token limit + usage accounting, with N consumers
+and M routes; `/anthropic/v1` is the same route to an Anthropic-format upstream (the fast mock's /v1/messages):
+translated."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ from lockgate.sdk import (
     RateLimit,
     Route,
     RoutePolicies,
+    TokenLimit,
     UsageAccounting,
 )
 
 BENCH_KEY = "lg-bench-key-0000000000000000000000"
 HUGE_LIMIT = RateLimit(requests=10_000_000, window_s=3600)  # counted on every request, never reached
+HUGE_TOKENS = TokenLimit(per_day=10_000_000_000)  # admitted and settled on every request, never reached
 
 
 def bench_config(upstream_base_url: str, consumers: int = 10_000, routes: int = 100) -> GatewayConfig:
@@ -43,7 +46,7 @@ def bench_config(upstream_base_url: str, consumers: int = 10_000, routes: int = 
             LlmUpstream(name="claude", type="anthropic", base_url=upstream_base_url),
         ],
         routes=route_list,
-        consumer_groups=[ConsumerGroup(name="bench", rate_limit=HUGE_LIMIT)],
+        consumer_groups=[ConsumerGroup(name="bench", rate_limit=HUGE_LIMIT, token_limit=HUGE_TOKENS)],
         consumers=people,
         api_keys=keys,
     )

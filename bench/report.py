@@ -341,7 +341,8 @@ Installed from `requirements.lock` (`make lock` changes it): {dependency_version
 - Upstream: `bench/fast_mock.py` (uvloop + httptools, precomputed bodies): completions, SSE bursts, and paced SSE
   (8 chunks 5 ms apart); Anthropic's Messages format at `/v1/messages`, for `lockgate openai→anthropic`: the same
   OpenAI requests through a route to an Anthropic-type upstream, translated both ways (1 worker).
-- lockgate runs with key auth, a request limit (counted on every request) and usage accounting on, and its config
+- lockgate runs with key auth, a request limit (counted on every request), a token limit (admitted and settled on
+  every request) and usage accounting on, and its config
   holds 10,000 consumers (with keys) and 100 routes in every scenario. nginx: 1 worker, keepalive upstream, no
   buffering. LiteLLM: 1 worker, its own master key, the same mock.
 - Scenarios: non-streamed at c=32 (max RPS) and c=1 (added latency vs direct), SSE burst at c=32, paced SSE at

@@ -7,7 +7,7 @@ if __name__ == "constructs":  # imported by its bare folder name from the reposi
 else:
     from lockgate.constructs.consumers import Consumer, ConsumerGroup, ConsumerSet
     from lockgate.constructs.errors import ConstructValidationError
-    from lockgate.constructs.limits import ModelPrice, RateLimit
+    from lockgate.constructs.limits import CostBudget, ModelPrice, RateLimit, TokenLimit
     from lockgate.constructs.route import Policy, Route
     from lockgate.constructs.runtime import DockerRuntime, Gateway, MockLlm, ProcessRuntime, RemoteGateway
     from lockgate.constructs.upstream import LlmUpstream
@@ -17,6 +17,7 @@ else:
         "Consumer",
         "ConsumerGroup",
         "ConsumerSet",
+        "CostBudget",
         "DockerRuntime",
         "Gateway",
         "LlmUpstream",
@@ -27,4 +28,5 @@ else:
         "RateLimit",
         "RemoteGateway",
         "Route",
+        "TokenLimit",
     ]

@@ -11,7 +11,7 @@ import cdktn
 from lockgate.constructs._resource import GatewayEntity, entity_name, lockgate_resource
 from lockgate.constructs.errors import ConstructValidationError
 from lockgate.constructs.runtime import GatewayRef
-from lockgate.sdk import ApiKeyCreate, ConsumerRow, RateLimit
+from lockgate.sdk import ApiKeyCreate, ConsumerRow, CostBudget, RateLimit, TokenLimit
 from lockgate.sdk import Consumer as ConsumerModel
 from lockgate.sdk import ConsumerGroup as ConsumerGroupModel
 from lockgate.sdk.batch import ConsumerSet as ConsumerSetModel
@@ -22,7 +22,8 @@ from constructs import Construct
 
 
 class ConsumerGroup(GatewayEntity):
-    """Consumers that share ACL access and a per-consumer rate limit (`RateLimit.per_minute(10)`)."""
+    """Consumers that share ACL access and per-consumer limits: a request limit (`RateLimit.per_minute(10)`), token
+    limits (`TokenLimit(per_minute=10_000, per_day=1_000_000)`) and a cost budget (`CostBudget(usd=50)`)."""
 
     def __init__(
         self,
@@ -31,9 +32,15 @@ class ConsumerGroup(GatewayEntity):
         *,
         gateway: GatewayRef,
         rate_limit: RateLimit | None = None,
+        token_limit: TokenLimit | None = None,
+        cost_budget: CostBudget | None = None,
         name: str | None = None,
     ) -> None:
-        props = {"rate_limit": rate_limit.model_dump() if rate_limit else None}
+        props = {
+            "rate_limit": rate_limit.model_dump() if rate_limit else None,
+            "token_limit": token_limit.model_dump(exclude_none=True) if token_limit else None,
+            "cost_budget": cost_budget.model_dump() if cost_budget else None,
+        }
         super().__init__(
             scope, id, gateway=gateway, name=name, type_name="consumer_group", model=ConsumerGroupModel, props=props
         )

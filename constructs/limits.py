@@ -1,6 +1,6 @@
-"""RateLimit and ModelPrice for construct code: the SDK's models, whose errors name the field, the value and the
-allowed range (and, when one is built inside a construct, that construct's path and the line) instead of a pydantic
-traceback."""
+"""RateLimit, TokenLimit, CostBudget and ModelPrice for construct code: the SDK's models, whose errors name the field,
+the value and the allowed range (and, when one is built inside a construct, that construct's path and the line)
+instead of a pydantic traceback."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from typing import Any
 
 import lockgate.sdk
 from lockgate.constructs.errors import ConstructValidationError, describe
+from lockgate.sdk import CostBudget as CostBudgetModel
 from lockgate.sdk import ModelPrice as ModelPriceModel
 from lockgate.sdk import RateLimit as RateLimitModel
-from pydantic import ValidationError
+from lockgate.sdk import TokenLimit as TokenLimitModel
+from pydantic import BaseModel, ValidationError
 
 from constructs import Construct
 
@@ -25,22 +27,36 @@ class RateLimit(RateLimitModel):
     """At most `requests` requests per consumer per window: `RateLimit.per_minute(600)`, `.per_second(10)`."""
 
     def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            problems = "; ".join(f"RateLimit.{problem}" for problem in describe(RateLimitModel, exc))
-            raise ConstructValidationError(_where(sys._getframe(1)) + problems) from None
+        _build(self, RateLimitModel, data, sys._getframe(1))
+
+
+class TokenLimit(TokenLimitModel):
+    """Tokens per consumer per minute, hour or day: `TokenLimit(per_minute=10_000, per_day=1_000_000)`."""
+
+    def __init__(self, **data: Any) -> None:
+        _build(self, TokenLimitModel, data, sys._getframe(1))
+
+
+class CostBudget(CostBudgetModel):
+    """USD per consumer per day or month: `CostBudget(usd=50)` (a month), `CostBudget(usd=5, per="day")`."""
+
+    def __init__(self, **data: Any) -> None:
+        _build(self, CostBudgetModel, data, sys._getframe(1))
 
 
 class ModelPrice(ModelPriceModel):
     """A model's price in USD per million tokens: `ModelPrice(model="gpt-4o", input=2.5, output=10)`."""
 
     def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            problems = "; ".join(f"ModelPrice.{problem}" for problem in describe(ModelPriceModel, exc))
-            raise ConstructValidationError(_where(sys._getframe(1)) + problems) from None
+        _build(self, ModelPriceModel, data, sys._getframe(1))
+
+
+def _build(instance: BaseModel, model: type[BaseModel], data: dict[str, Any], caller: FrameType) -> None:
+    try:
+        model.__init__(instance, **data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{model.__name__}.{problem}" for problem in describe(model, exc))
+        raise ConstructValidationError(_where(caller) + problems) from None
 
 
 def _where(frame: FrameType | None) -> str:

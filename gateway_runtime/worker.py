@@ -18,6 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 from lockgate.gateway_runtime import published
+from lockgate.gateway_runtime.data.budgets import BUDGETS_FILE, BudgetTable
 from lockgate.gateway_runtime.data.identities import KeyEntry
 from lockgate.gateway_runtime.data.proxy import DataPlane
 from lockgate.gateway_runtime.data.shared_limits import LIMITS_FILE, SharedWindowLimiter
@@ -53,7 +54,8 @@ async def run_worker(
     limiter = SharedWindowLimiter(data_dir / LIMITS_FILE)
     base, config, keys = published.read(data_dir)
     snapshot, version, offset = _compiled(data_dir, base, config, keys, pool)
-    data = DataPlane(snapshot, pool, usage, limiter)
+    budgets = BudgetTable(data_dir / BUDGETS_FILE)
+    data = DataPlane(snapshot, pool, usage, limiter, budgets)
     data.version = version
     runner = web.ServerRunner(data.server(), handle_signals=False)
     await runner.setup()
@@ -84,6 +86,7 @@ async def run_worker(
     await pool.close()
     usage.close()
     limiter.close()
+    budgets.close()
 
 
 def _compiled(

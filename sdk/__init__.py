@@ -31,7 +31,7 @@ from lockgate.sdk.errors import (
     TransportError,
     Unauthorized,
 )
-from lockgate.sdk.policies import Acl, KeyAuth, RateLimit, RoutePolicies, UsageAccounting
+from lockgate.sdk.policies import Acl, CostBudget, KeyAuth, RateLimit, RoutePolicies, TokenLimit, UsageAccounting
 from lockgate.sdk.prices import ModelPrice
 from lockgate.sdk.providers import PROVIDERS, AnthropicSettings, AzureSettings, BedrockSettings
 from lockgate.sdk.runtime import GatewayRuntime, MockLlmRuntime, Role, ServeOptions
@@ -61,6 +61,7 @@ __all__ = [
     "ConsumerRecord",
     "ConsumerRow",
     "ConsumerUsage",
+    "CostBudget",
     "DataPlaneStatus",
     "DataPlanes",
     "ErrorResponse",
@@ -85,6 +86,7 @@ __all__ = [
     "ServeOptions",
     "ServerError",
     "Status",
+    "TokenLimit",
     "TransportError",
     "Unauthorized",
     "UpstreamRecord",

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from lockgate.sdk._base import Name, SecretRef, StrictModel
 from lockgate.sdk.patterns import PatternError, compile_pattern
-from lockgate.sdk.policies import RateLimit, RoutePolicies
+from lockgate.sdk.policies import CostBudget, RateLimit, RoutePolicies, TokenLimit
 from lockgate.sdk.prices import ModelPrice
 from lockgate.sdk.providers import (
     DEFAULT_BASE_URLS,
@@ -87,6 +87,12 @@ class GatewaySettings(StrictModel):
     )
     idle_timeout_s: float = Field(
         default=60.0, gt=0, le=3600, description="Seconds an idle keep-alive connection stays open."
+    )
+    completion_reserve_tokens: int = Field(
+        default=1024,
+        ge=1,
+        le=1_000_000,
+        description="Tokens a token limit or cost budget reserves for the answer of a request that sets no max_tokens.",
     )
     prices: list[ModelPrice] = Field(
         default=[],
@@ -268,6 +274,12 @@ class ConsumerGroup(StrictModel):
     name: Name
     rate_limit: RateLimit | None = Field(
         default=None, description="Request limit applied to each consumer of the group."
+    )
+    token_limit: TokenLimit | None = Field(
+        default=None, description="Token limits applied to each consumer of the group (per minute, hour, day)."
+    )
+    cost_budget: CostBudget | None = Field(
+        default=None, description="Cost budget applied to each consumer of the group (per day or month)."
     )
 
 

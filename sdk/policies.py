@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from lockgate.sdk._base import Name, StrictModel
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 
 class KeyAuth(StrictModel):
@@ -33,6 +36,42 @@ class RateLimit(StrictModel):
     @classmethod
     def per_second(cls, requests: int) -> RateLimit:
         return cls(requests=requests, window_s=1)
+
+
+def _one_of(*fields: str) -> JsonDict:
+    return {"anyOf": [{"properties": {f: {"type": "integer"}}, "required": [f]} for f in fields]}
+
+
+class TokenLimit(StrictModel):
+    """Tokens (prompt + completion) per consumer in each window, aligned to the clock (UTC); set one or more. A
+    request is admitted only if its estimate fits what is left in every window (its prompt, estimated, plus its
+    max_tokens or the gateway's `completion_reserve_tokens`); once answered, it is charged what the provider
+    counted and the rest of the estimate is released."""
+
+    model_config = ConfigDict(json_schema_extra=_one_of("per_minute", "per_hour", "per_day"))  # as _some checks
+
+    per_minute: int | None = Field(default=None, gt=0, le=10_000_000_000, description="Tokens per minute.")
+    per_hour: int | None = Field(default=None, gt=0, le=10_000_000_000, description="Tokens per hour.")
+    per_day: int | None = Field(default=None, gt=0, le=10_000_000_000, description="Tokens per day.")
+
+    @model_validator(mode="after")
+    def _some(self) -> TokenLimit:
+        if self.per_minute is None and self.per_hour is None and self.per_day is None:
+            raise ValueError("token_limit: set per_minute, per_hour or per_day (or leave token_limit out)")
+        return self
+
+    def windows(self) -> list[tuple[int, int]]:
+        """(tokens, window in seconds) of each limit set."""
+        given = ((self.per_minute, 60), (self.per_hour, 3600), (self.per_day, 86_400))
+        return [(tokens, window) for tokens, window in given if tokens is not None]
+
+
+class CostBudget(StrictModel):
+    """At most `usd` of cost per consumer in each `per` period (UTC day or calendar month), priced from the
+    gateway's price catalogue; admitted on an estimate, charged the actual cost."""
+
+    usd: float = Field(gt=0, le=10_000_000, description="USD allowed per consumer in one period.")
+    per: Literal["day", "month"] = Field(default="month", description="The period: day or month (UTC).")
 
 
 class UsageAccounting(StrictModel):

@@ -63,6 +63,7 @@ def test_public_api_is_pinned() -> None:
         "Consumer",
         "ConsumerGroup",
         "ConsumerSet",
+        "CostBudget",
         "DockerRuntime",
         "Gateway",
         "LlmUpstream",
@@ -73,6 +74,7 @@ def test_public_api_is_pinned() -> None:
         "RateLimit",
         "RemoteGateway",
         "Route",
+        "TokenLimit",
     }
     for name in (
         "GatewayConfig",

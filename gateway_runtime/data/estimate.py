@@ -29,6 +29,13 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     return max(1, -(-(chars + _chars(body.get("system"))) // CHARS_PER_TOKEN))
 
 
+def completion_cap(body: dict[str, Any]) -> int | None:
+    """The most tokens the request lets the answer use (OpenAI's `max_completion_tokens` or `max_tokens`,
+    Anthropic's `max_tokens`), if it says."""
+    cap = body.get("max_completion_tokens") or body.get("max_tokens")
+    return cap if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0 else None
+
+
 def answer_tokens(body: bytes) -> int:
     """Of a full answer, OpenAI's `chat.completion` or Anthropic's `message`."""
     try:

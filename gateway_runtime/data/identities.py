@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lockgate.gateway_runtime.data.budgets import Budget
 from lockgate.gateway_runtime.data.limits import Limit
 
 
@@ -21,6 +22,7 @@ class Identity:
     name: str
     groups: frozenset[str]
     limits: tuple[Limit, ...]
+    budgets: tuple[Budget, ...] = ()  # token limits and cost budgets, admitted before the upstream call
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +62,16 @@ class KeyTable:
     """Digest -> Identity, and digest -> expiry for the keys that expire. Read by the request path; changed only by
     `apply` (single dict operations, each atomic for the requests served meanwhile)."""
 
-    __slots__ = ("_group_limits", "_groups", "by_digest", "expiry")
+    __slots__ = ("_group_budgets", "_group_limits", "_groups", "by_digest", "expiry")
 
-    def __init__(self, group_limits: Mapping[str, Limit]) -> None:
+    def __init__(
+        self, group_limits: Mapping[str, Limit], group_budgets: Mapping[str, tuple[Budget, ...]] | None = None
+    ) -> None:
         self.by_digest: dict[bytes, Identity] = {}
         self.expiry: dict[bytes, float] = {}
         self._group_limits = group_limits
-        self._groups: dict[tuple[str, ...], tuple[frozenset[str], tuple[Limit, ...]]] = {}
+        self._group_budgets = group_budgets or {}
+        self._groups: dict[tuple[str, ...], tuple[frozenset[str], tuple[Limit, ...], tuple[Budget, ...]]] = {}
 
     def apply(self, delta: KeyDelta) -> None:
         for digest in delta.drop:
@@ -90,5 +95,6 @@ class KeyTable:
         shared = self._groups.get(groups)
         if shared is None:
             limits = tuple(self._group_limits[g] for g in groups if g in self._group_limits)
-            shared = self._groups[groups] = (frozenset(groups), limits)
+            budgets = tuple(b for g in groups for b in self._group_budgets.get(g, ()))
+            shared = self._groups[groups] = (frozenset(groups), limits, budgets)
         return Identity(consumer, *shared)

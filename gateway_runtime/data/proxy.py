@@ -14,6 +14,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 from lockgate.gateway_runtime.data import estimate
+from lockgate.gateway_runtime.data.budgets import Budget, BudgetTable, Hold, Refusal
 from lockgate.gateway_runtime.data.clients import CLIENT_APIS, OPENAI
 from lockgate.gateway_runtime.data.clients.base import BadRequest, ClientApi, Prepared
 from lockgate.gateway_runtime.data.errors import error_response
@@ -34,7 +35,7 @@ _PASS_HEADERS = ("x-request-id", "openai-processing-ms")
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Exchange:
     """One request on its way through: its route, its client API, the provider adapter that serves it (a native
     relay, or the upstream's adapter behind a translation) and what the request said."""
@@ -47,6 +48,8 @@ class Exchange:
     consumer: str
     body: dict[str, Any]  # as the client sent it (checked): read again only to estimate a prompt nobody counted
     prices: PriceTable
+    spent: Tokens = NO_TOKENS  # what the answer used (the log phase sets it), charged to the budgets
+    cost_micros: int = 0
 
     def fail(self, status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:
         return self.api.error(status, message, code, headers=headers)
@@ -65,11 +68,19 @@ class Exchange:
 class DataPlane:
     """Serves from the current snapshot; `install` swaps it atomically (a request keeps the one it started with)."""
 
-    def __init__(self, snapshot: Snapshot, pool: UpstreamPool, usage: UsageLog, limiter: Limiter | None = None) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        pool: UpstreamPool,
+        usage: UsageLog,
+        limiter: Limiter | None = None,
+        budgets: BudgetTable | None = None,
+    ) -> None:
         self.install(snapshot)
         self.pool = pool
         self.usage = usage
         self.limiter: Limiter = limiter or FixedWindowLimiter()
+        self.budgets = budgets or BudgetTable()
 
     def install(self, snapshot: Snapshot) -> None:
         for upstream in snapshot.upstreams:
@@ -124,14 +135,35 @@ class DataPlane:
         exchange = Exchange(
             route, api, native or upstream.provider, native is None, prepared, consumer, body, snapshot.prices
         )
-        if not (upstream.gate.try_acquire() or await upstream.gate.acquire(upstream.pool_timeout_s)):
-            return exchange.fail(*_busy(upstream), {"Retry-After": "1"})
+        holds = None
+        if access.consumer is not None and access.consumer.budgets:
+            admitted = self._admit(exchange, access.consumer.budgets, snapshot.settings.completion_reserve_tokens)
+            if isinstance(admitted, Refusal):
+                code = "token_limit_exceeded" if admitted.budget.kind == "tokens" else "cost_budget_exceeded"
+                headers = {**access.response_headers, **admitted.headers()}
+                return exchange.fail(429, admitted.message(consumer), code, headers)
+            holds = admitted
         try:
-            if prepared.stream:
-                return await self._stream(request, exchange, call, access.response_headers)
-            return await self._complete(exchange, call, access.response_headers)
+            if not (upstream.gate.try_acquire() or await upstream.gate.acquire(upstream.pool_timeout_s)):
+                return exchange.fail(*_busy(upstream), {"Retry-After": "1"})
+            try:
+                if prepared.stream:
+                    return await self._stream(request, exchange, call, access.response_headers)
+                return await self._complete(exchange, call, access.response_headers)
+            finally:
+                upstream.gate.release()
         finally:
-            upstream.gate.release()
+            if holds:  # reconcile: release the estimate, charge what the provider counted (0 if it never answered)
+                self.budgets.settle(holds, exchange.spent.total, exchange.cost_micros)
+
+    def _admit(self, ex: Exchange, budgets: tuple[Budget, ...], reserve: int) -> list[Hold] | Refusal:
+        """Admit before: the prompt's estimate plus its max_tokens (or the reserve), and what that would cost."""
+        prompt = estimate.prompt_tokens(ex.body)
+        completion = estimate.completion_cap(ex.body) or reserve
+        cost = ex.prices.cost_micros(ex.prepared.model, Tokens(prompt, completion, prompt + completion))
+        return self.budgets.admit(
+            ex.consumer, [(b, prompt + completion if b.kind == "tokens" else cost) for b in budgets]
+        )
 
     async def _complete(self, ex: Exchange, call: UpstreamCall, headers: dict[str, str]) -> web.StreamResponse:
         upstream = ex.route.upstream
@@ -267,8 +299,6 @@ class DataPlane:
         """The log phase: accounting never fails a response, whatever the upstream sent. An answer the provider did
         not count (`cut` short, or no usage in it) is recorded with the gateway's estimate, marked so; an error the
         provider answered (`tokens` None, not cut, no answer) used nothing."""
-        if not ex.route.usage:
-            return
         try:
             answered = status == 200 and (answer is not None or stream)
             guess = cut or (answered and (tokens is None or tokens.total == 0))
@@ -277,7 +307,9 @@ class DataPlane:
                 tokens = estimate.estimated(tokens, estimate.prompt_tokens(ex.body), completion)
             tokens = tokens or NO_TOKENS
             cost = ex.prices.cost_micros(ex.prepared.model, tokens)
-            self.usage.record(ex.consumer, ex.route.name, ex.prepared.model, stream, status, tokens, guess, cost)
+            ex.spent, ex.cost_micros = tokens, cost
+            if ex.route.usage:
+                self.usage.record(ex.consumer, ex.route.name, ex.prepared.model, stream, status, tokens, guess, cost)
         except Exception:
             log.exception("could not record usage for consumer %r on route %r", ex.consumer, ex.route.name)
 

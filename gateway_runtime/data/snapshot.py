@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lockgate.gateway_runtime.data.budgets import MONTH, Budget
 from lockgate.gateway_runtime.data.identities import KeyEntry, KeyTable
 from lockgate.gateway_runtime.data.limits import Limit
 from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
-from lockgate.sdk import GatewayConfig, GatewaySettings, LlmUpstream
+from lockgate.sdk import ConsumerGroup, GatewayConfig, GatewaySettings, LlmUpstream
 from lockgate.sdk.config import ConfigProblem
 from lockgate.sdk.entities import expiry_time
 from lockgate.sdk.secrets import SecretError, resolve_secret
@@ -71,6 +72,16 @@ def secret_refs(spec: LlmUpstream) -> list[tuple[tuple[str, ...], str]]:
     return [(field, ref) for field, ref in refs if ref is not None]
 
 
+def group_budgets(group: ConsumerGroup) -> tuple[Budget, ...]:
+    """A group's token limits and cost budget, as each of its consumers' budgets."""
+    windows = group.token_limit.windows() if group.token_limit else []
+    budgets = [Budget(group.name, "tokens", tokens, window) for tokens, window in windows]
+    if group.cost_budget is not None:
+        window = 86_400 if group.cost_budget.per == "day" else MONTH
+        budgets.append(Budget(group.name, "cost", round(group.cost_budget.usd * 1_000_000), window))
+    return tuple(budgets)
+
+
 def compile_snapshot(
     config: GatewayConfig, version: int, pool: UpstreamPool, keys: Iterable[KeyEntry] | None = None
 ) -> Snapshot:
@@ -107,7 +118,7 @@ def compile_snapshot(
             KeyEntry(bytes.fromhex(k.key_sha256), k.consumer, groups[k.consumer], expiry_time(k.expires_at))
             for k in sorted(config.api_keys, key=lambda k: k.consumer)  # a consumer's keys in a row share an Identity
         )
-    table = KeyTable(group_limits)
+    table = KeyTable(group_limits, {g.name: group_budgets(g) for g in config.consumer_groups})
     table.put(keys)
     return Snapshot(
         version=version,

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cdktn import App, TerraformOutput, TerraformStack, Testing
+from cdktn import App, TerraformOutput, TerraformStack
+from cdktn import Testing as Synth
 from lockgate.constructs import (
     ConstructValidationError,
     ConsumerSet,
@@ -244,7 +245,7 @@ def test_upstream_types_and_prices_are_typed_blocks_checked_at_synth() -> None:
     LlmUpstream.azure(stack, "azure", gateway=gateway, endpoint="https://r.openai.azure.com", deployment="gpt-4o")
     LlmUpstream.anthropic(stack, "claude", gateway=gateway, max_tokens=512)
     LlmUpstream.mock(stack, "gemini", gateway=gateway, mock=MockLlm(stack, "mock", type="gemini"))
-    synth = json.loads(Testing.synth(stack))
+    synth = json.loads(Synth.synth(stack))
     upstreams = synth["resource"]["lockgate_llm_upstream"]
     by_name = {u["name"]: u for u in upstreams.values()}
     assert by_name["azure"]["type"] == "azure" and by_name["azure"]["azure"] == {"deployment": "gpt-4o"}
@@ -256,3 +257,19 @@ def test_upstream_types_and_prices_are_typed_blocks_checked_at_synth() -> None:
         ModelPrice(model="x", input=-1, output=0)
     with pytest.raises(ConstructValidationError, match=r"claude2: anthropic.max_tokens"):
         LlmUpstream.anthropic(stack, "claude2", gateway=gateway, max_tokens=0)
+
+
+def test_token_limits_and_cost_budgets_of_a_group() -> None:
+    from lockgate.constructs import ConsumerGroup, CostBudget, Gateway, TokenLimit
+
+    stack = TerraformStack(App(), "limits")
+    gateway = Gateway(stack, "gw")
+    ConsumerGroup(
+        stack, "gold", gateway=gateway, token_limit=TokenLimit(per_minute=10_000), cost_budget=CostBudget(usd=50)
+    )
+    group = next(iter(json.loads(Synth.synth(stack))["resource"]["lockgate_consumer_group"].values()))
+    assert group["token_limit"] == {"per_minute": 10_000} and group["cost_budget"] == {"usd": 50.0, "per": "month"}
+    with pytest.raises(ConstructValidationError, match=r"TokenLimit.*set per_minute, per_hour or per_day"):
+        TokenLimit()
+    with pytest.raises(ConstructValidationError, match=r"CostBudget.per: .*'day' or 'month'"):
+        CostBudget(usd=1, per="week")

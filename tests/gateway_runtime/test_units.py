@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.control.usage_drain import AddedUp, drain
+from lockgate.gateway_runtime.data.budgets import MONTH, Budget, BudgetTable, Refusal
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limit
 from lockgate.gateway_runtime.data.pipeline import presented_key
 from lockgate.gateway_runtime.data.prices import PriceTable
@@ -226,3 +228,32 @@ def test_a_waiter_that_timed_out_is_skipped_when_a_slot_frees() -> None:
         assert gate.in_use == 0 and gate.try_acquire()
 
     asyncio.run(journey())
+
+
+def test_budgets_admit_estimates_all_or_none_and_settle_what_was_used(tmp_path: Path) -> None:
+    minute = Budget("free", "tokens", 100, 60)
+    dollars = Budget("free", "cost", 1_000, MONTH)
+    table = BudgetTable(tmp_path / "b.shm")
+    worker = BudgetTable(tmp_path / "b.shm")  # another worker process's view of the same file
+    first = table.admit("alice", [(minute, 60), (dollars, 400)], now=120.0)
+    assert isinstance(first, list) and [h.amount for h in first] == [60, 400]
+    refused = worker.admit("alice", [(minute, 50), (dollars, 10)], now=121.0)
+    assert isinstance(refused, Refusal) and (refused.used, refused.needed, refused.left) == (60, 50, 40)
+    assert refused.reset_s == 59 and refused.headers()["x-ratelimit-remaining-tokens"] == "40"
+    assert "10 tokens" not in refused.message("alice") and "100 tokens per minute (group 'free')" in refused.message(
+        "alice"
+    )
+    assert isinstance(worker.admit("bob", [(minute, 50)], now=121.0), list), "per consumer"
+    table.settle(first, tokens=20, cost_micros=100, now=122.0)  # answered: 20 used, the rest of 60 released
+    again = worker.admit("alice", [(minute, 80), (dollars, 900)], now=123.0)
+    assert isinstance(again, list), "20 used + 80 fits 100; 100 + 900 fits 1,000"
+    assert isinstance(worker.admit("alice", [(minute, 1)], now=124.0), Refusal)
+    assert isinstance(table.admit("alice", [(minute, 100)], now=180.0), list), "a new minute starts from zero"
+    table.settle(again, tokens=90, cost_micros=900, now=181.0)  # admitted in the last minute: charged to this one
+    assert isinstance(table.admit("alice", [(dollars, 1)], now=182.0), Refusal), "the month's budget is spent"
+    assert (
+        Budget("g", "cost", 1, MONTH).window(datetime(2026, 12, 31, 23, tzinfo=UTC).timestamp())[1]
+        == datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+    )
+    table.close()
+    worker.close()

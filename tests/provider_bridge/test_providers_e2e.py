@@ -70,9 +70,19 @@ resource "lockgate_route" "azure" {
     key_auth {}
   }
 }
+resource "lockgate_consumer_group" "metered" {
+  gateway = lockgate_gateway.gw.id
+  name    = "metered"
+  token_limit {
+    per_minute = 100000
+    per_day    = 1000000
+  }
+  cost_budget { usd = 25.5 }
+}
 resource "lockgate_consumer" "alice" {
   gateway = lockgate_gateway.gw.id
   name    = "alice"
+  groups  = [lockgate_consumer_group.metered.name]
 }
 resource "lockgate_api_key" "alice" {
   gateway  = lockgate_gateway.gw.id
