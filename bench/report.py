@@ -237,6 +237,26 @@ def _cluster(result: dict[str, Any] | None) -> str:
 TRANSLATED = "lockgate openai→anthropic"  # bench/run.py's measure_translated
 
 
+TOKEN_LIMIT_RESULTS = "bench/token_limit_results.json"
+
+
+def _token_limit() -> str:
+    path = REPO / TOKEN_LIMIT_RESULTS
+    if not path.exists():
+        return "(not run yet: `python bench/token_limit.py`)"
+    r = json.loads(path.read_text())
+    return "\n".join(
+        [
+            "| limit / min | workers | clients | seconds | answered | refused | tokens charged | bound "
+            "(limit + in-flight estimates) | met |",
+            "|---|---|---|---|---|---|---|---|---|",
+            f"| {r['limit_per_minute']:,} | {r['workers']} | {r['clients']} | {r['seconds']} | {r['answered']:,} | "
+            f"{r['refused']:,} | {r['charged_tokens']:,} ({r['charged_share_of_limit']:.1%} of the limit) | "
+            f"{r['bound']:,} | {'yes' if r['within_bound'] else 'NO'} |",
+        ]
+    )
+
+
 def write_report(
     rows: list[dict[str, Any]],
     iac: list[dict[str, Any]],
@@ -395,5 +415,12 @@ keep-alive connection). Then the control plane container is stopped (`docker sto
 and one data plane is killed (`docker kill`) while wrk loads the other. Failed = wrk's socket errors + non-2xx.
 
 {_cluster(cluster)}
+
+## A token limit under concurrency (`bench/token_limit.py`)
+One token limit per minute on the bench group; `--workers` processes, concurrent clients sending non-streamed
+requests (`max_tokens` 50, so each reserves 51 tokens and is charged the mock's 22) back to back through one minute.
+The bar: the tokens charged stay within the limit plus the estimates of the requests in flight.
+
+{_token_limit()}
 """
     (REPO / "BENCHMARKS.md").write_text(text)
