@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +53,11 @@ class Route(GatewayEntity):
         paths: Sequence[str],
         policies: Sequence[Policy] | None = None,
         methods: Sequence[str] | None = None,
+        models: Mapping[str, tuple[LlmUpstream, str]] | None = None,
         name: str | None = None,
     ) -> None:
+        """`models`: aliases clients ask for, each served by an upstream and its model
+        (`{"fast": (openai, "gpt-4o-mini"), "smart": (claude, "claude-sonnet-4")}`); when given, only they."""
         policy_props: dict[str, Any] = {}
         for policy in policies or ():
             if policy.kind in policy_props:
@@ -67,6 +70,9 @@ class Route(GatewayEntity):
             "paths": list(paths),
             "methods": list(methods) if methods else None,
             "upstream": upstream.ref,
+            "models": [{"name": n, "upstream": up.ref, "model": m} for n, (up, m) in models.items()]
+            if models
+            else None,
             "policies": policy_props or None,
         }
         super().__init__(scope, id, gateway=gateway, name=name, type_name="route", model=RouteModel, props=props)

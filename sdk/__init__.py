@@ -20,7 +20,16 @@ from lockgate.sdk.api import (
 from lockgate.sdk.batch import BatchResult, ConsumerRow, GeneratedKey, KeyRow
 from lockgate.sdk.client import AdminClient, AsyncAdminClient
 from lockgate.sdk.config import ENTITY_KINDS, ConfigProblem, GatewayConfig, find_problems
-from lockgate.sdk.entities import ApiKey, ApiKeyCreate, Consumer, ConsumerGroup, GatewaySettings, LlmUpstream, Route
+from lockgate.sdk.entities import (
+    ApiKey,
+    ApiKeyCreate,
+    Consumer,
+    ConsumerGroup,
+    GatewaySettings,
+    LlmUpstream,
+    ModelAlias,
+    Route,
+)
 from lockgate.sdk.errors import (
     ApiError,
     BadRequest,
@@ -75,6 +84,7 @@ __all__ = [
     "LlmUpstream",
     "LockgateError",
     "MockLlmRuntime",
+    "ModelAlias",
     "ModelPrice",
     "NotFound",
     "RateLimit",

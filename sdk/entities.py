@@ -224,6 +224,15 @@ class LlmUpstream(StrictModel):
         return self.base_url or DEFAULT_BASE_URLS[self.type]
 
 
+class ModelAlias(StrictModel):
+    """A model name a route's clients may ask for (`fast`, `smart`, or a public model name), and the upstream and
+    model that serve it: the platform changes providers without touching clients."""
+
+    name: str = Field(min_length=1, max_length=256, description="The name clients send as `model`.")
+    upstream: Name = Field(description="The LlmUpstream that serves it.")
+    model: str = Field(min_length=1, max_length=256, description="The model the upstream is asked for.")
+
+
 class Route(StrictModel):
     """Requests whose path matches one of `paths` go to `upstream` through the route's policies.
 
@@ -243,7 +252,14 @@ class Route(StrictModel):
     methods: list[Literal[HTTP_METHODS]] = Field(  # type: ignore[valid-type]
         default=["GET", "POST"], min_length=1, description="HTTP methods this route accepts."
     )
-    upstream: Name = Field(description="Name of the LlmUpstream that serves this route.")
+    upstream: Name = Field(description="Name of the LlmUpstream that serves this route (and its model list).")
+    models: list[ModelAlias] = Field(
+        default=[],
+        max_length=1000,
+        description="Model aliases: when set, a request's `model` must be one of their names and goes to that "
+        "alias's upstream and model (a name listed twice: the last one); `GET .../models` lists them. When empty, "
+        "every model goes to `upstream`.",
+    )
     policies: RoutePolicies = Field(default_factory=RoutePolicies, description="Policies run on this route.")
 
     @field_validator("paths")

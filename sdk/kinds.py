@@ -4,7 +4,8 @@ a reference is one row here.
 
     kind             path              model          record               refers to
     upstreams        upstreams         LlmUpstream    UpstreamRecord       -
-    routes           routes            Route          RouteRecord          upstream, policies.acl.allow[]
+    routes           routes            Route          RouteRecord          upstream, models[].upstream,
+                                                                            policies.acl.allow[]
     consumer_groups  consumer-groups   ConsumerGroup  ConsumerGroupRecord  -
     consumers        consumers         Consumer       ConsumerRecord       groups[]
     api_keys         api-keys          ApiKey         ApiKeyRecord         consumer   (created from ApiKeyCreate)
@@ -51,6 +52,8 @@ class Kind:
 
 def _route_refs(route: Route) -> Iterator[tuple[Loc, str]]:
     yield ("upstream",), route.upstream
+    for index, alias in enumerate(route.models):
+        yield ("models", index, "upstream"), alias.upstream
 
 
 def _acl_refs(route: Route) -> Iterator[tuple[Loc, str]]:

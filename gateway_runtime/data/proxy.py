@@ -41,6 +41,7 @@ class Exchange:
     relay, or the upstream's adapter behind a translation) and what the request said."""
 
     route: CompiledRoute
+    upstream: Upstream  # the route's, or its model alias's
     api: ClientApi
     provider: Provider
     translated: bool
@@ -60,7 +61,7 @@ class Exchange:
         if error.body is not None and not self.translated:
             return web.Response(status=error.status, body=error.body, content_type="application/json")
         if error.code == "upstream_error":
-            name = self.route.upstream.name
+            name = self.upstream.name
             log.warning("upstream %r answered %d with %d bytes of %s", name, status, len(body), content_type)
         return self.fail(error.status, error.message, error.code)
 
@@ -121,19 +122,19 @@ class DataPlane:
             return answer.error(access.status, access.message, access.code, headers=access.headers)
         consumer = access.consumer.name if access.consumer else ANONYMOUS
         if api is None:
-            return await self._models(route.upstream, access.response_headers)
-        upstream = route.upstream
-        native = upstream.provider.native(api.format)
+            return await self._models(route, access.response_headers)
         try:
             body = await _read_json_object(request, snapshot.settings.max_body_bytes)
-            prepared = api.prepare(body, route)
+            upstream = _chosen(route, body)
+            native = upstream.provider.native(api.format)
+            prepared = api.prepare(body, route, upstream)
             call = (native or upstream.provider).chat_call(body if native else api.unified(body), prepared.stream)
         except BadRequest as exc:
             return api.error(exc.status, exc.message, exc.code, exc.param, exc.headers)
         except TranslationError as exc:
             return api.error(400, exc.message, "invalid_request", exc.param)
         exchange = Exchange(
-            route, api, native or upstream.provider, native is None, prepared, consumer, body, snapshot.prices
+            route, upstream, api, native or upstream.provider, native is None, prepared, consumer, body, snapshot.prices
         )
         holds = None
         if access.consumer is not None and access.consumer.budgets:
@@ -166,7 +167,7 @@ class DataPlane:
         )
 
     async def _complete(self, ex: Exchange, call: UpstreamCall, headers: dict[str, str]) -> web.StreamResponse:
-        upstream = ex.route.upstream
+        upstream = ex.upstream
         try:
             async with upstream.session.post(
                 call.url, data=call.payload, headers=call.headers, timeout=upstream.timeout
@@ -191,7 +192,7 @@ class DataPlane:
     async def _stream(
         self, request: web.BaseRequest, ex: Exchange, call: UpstreamCall, headers: dict[str, str]
     ) -> web.StreamResponse:
-        upstream = ex.route.upstream
+        upstream = ex.upstream
         prepared = ex.prepared
         parser = ex.provider.stream_parser(prepared.model, prepared.include_usage, prepared.hide_usage)
         if ex.translated:
@@ -258,10 +259,16 @@ class DataPlane:
             await client.write_eof()
         return client
 
-    async def _models(self, upstream: Upstream, headers: dict[str, str]) -> web.StreamResponse:
-        if upstream.model is not None:
-            listing = {"object": "list", "data": [{"id": upstream.model, "object": "model", "owned_by": upstream.name}]}
-            return web.json_response(listing, dumps=lambda v: orjson.dumps(v).decode(), headers=headers)
+    async def _models(self, route: CompiledRoute, headers: dict[str, str]) -> web.StreamResponse:
+        """What the caller may ask for: the route's aliases, its upstream's fixed model, or its upstream's list."""
+        upstream = route.upstream
+        if route.aliases is not None or upstream.model is not None:
+            if route.aliases is not None:
+                named = [(name, alias.name) for name, (alias, _) in route.aliases.items()]
+            else:
+                named = [(str(upstream.model), upstream.name)]
+            data = [{"id": name, "object": "model", "owned_by": owner} for name, owner in named]
+            return web.json_response({"object": "list", "data": data}, dumps=_json, headers=headers)
         if not (upstream.gate.try_acquire() or await upstream.gate.acquire(upstream.pool_timeout_s)):
             return error_response(*_busy(upstream), headers={"Retry-After": "1"})
         try:
@@ -343,6 +350,26 @@ def _copy_headers(response: aiohttp.ClientResponse, headers: dict[str, str]) -> 
         value = response.headers.get(name)
         if value is not None:
             headers[name] = value
+
+
+def _chosen(route: CompiledRoute, body: dict[str, Any]) -> Upstream:
+    """The upstream for the request: the route's, or (when the route has model aliases) the alias's, with the
+    body's model set to the alias's model."""
+    if route.aliases is None:
+        return route.upstream
+    asked = body.get("model")
+    alias = route.aliases.get(asked) if isinstance(asked, str) else None
+    if alias is None:
+        names = ", ".join(sorted(route.aliases)[:20])
+        raise BadRequest(
+            404, f"Route '{route.name}' has no model {asked!r:.80}: ask for one of {names}.", "model_not_found", "model"
+        )
+    upstream, body["model"] = alias
+    return upstream
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _failure(upstream: Upstream, exc: aiohttp.ClientError) -> tuple[int, str, str]:

@@ -35,6 +35,7 @@ class CompiledRoute:
     acl_allow: frozenset[str] | None
     usage: bool
     include_usage_in_streams: bool
+    aliases: dict[str, tuple[Upstream, str]] | None  # model name -> (upstream, its model); None: no aliases
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,7 @@ def compile_snapshot(
             acl_allow=frozenset(policies.acl.allow) if policies.acl else None,
             usage=policies.usage is not None,
             include_usage_in_streams=bool(policies.usage and policies.usage.include_usage_in_streams),
+            aliases={a.name: (upstreams[a.upstream], a.model) for a in route.models} if route.models else None,
         )
         entries.extend((path, compiled) for path in route.paths)
 

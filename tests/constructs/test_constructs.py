@@ -259,6 +259,20 @@ def test_upstream_types_and_prices_are_typed_blocks_checked_at_synth() -> None:
         LlmUpstream.anthropic(stack, "claude2", gateway=gateway, max_tokens=0)
 
 
+def test_a_route_maps_model_aliases_to_upstreams_by_reference() -> None:
+    from lockgate.constructs import Gateway, LlmUpstream, Route
+
+    stack = TerraformStack(App(), "aliases")
+    gateway = Gateway(stack, "gw")
+    fast = LlmUpstream.openai(stack, "oai", gateway=gateway, model="gpt-4o-mini")
+    smart = LlmUpstream.anthropic(stack, "claude", gateway=gateway)
+    Route(stack, "chat", gateway=gateway, upstream=fast, paths=["/v1"], models={"smart": (smart, "claude-sonnet-4")})
+    (route,) = json.loads(Synth.synth(stack))["resource"]["lockgate_route"].values()
+    (alias,) = route["models"]
+    assert alias["name"] == "smart" and alias["model"] == "claude-sonnet-4"
+    assert alias["upstream"].startswith("${lockgate_llm_upstream.claude_") and alias["upstream"].endswith(".name}")
+
+
 def test_token_limits_and_cost_budgets_of_a_group() -> None:
     from lockgate.constructs import ConsumerGroup, CostBudget, Gateway, TokenLimit
 

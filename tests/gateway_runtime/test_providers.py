@@ -16,11 +16,13 @@ from lockgate.sdk import (
     AnthropicSettings,
     ApiKeyCreate,
     AzureSettings,
+    BadRequest,
     BedrockSettings,
     Consumer,
     GatewaySettings,
     KeyAuth,
     LlmUpstream,
+    ModelAlias,
     ModelPrice,
     Route,
     RoutePolicies,
@@ -404,3 +406,33 @@ def test_usage_and_cost_recorded_exactly_or_marked_estimated(start_gateway: Call
     with gateway.admin() as admin:
         only = admin.usage(group_by=["consumer"], model="house")
     assert [(r.consumer, r.requests, r.estimated_requests) for r in only.rows] == [("alice", 2, 1)]
+
+
+def test_model_aliases_send_each_name_to_its_upstream_and_model(start_gateway: Callable, start_mock: Callable) -> None:
+    """Clients ask for `fast` or `smart`; the route maps each to a provider and a model, and lists only them."""
+    openai_mock, claude_mock = start_mock("--chunks", "2"), start_mock("--provider", "anthropic", "--chunks", "2")
+    gateway = start_gateway()
+    with gateway.admin() as admin:
+        admin.upstreams.create(LlmUpstream(name="oai", base_url=openai_mock))
+        admin.upstreams.create(LlmUpstream(name="claude", type="anthropic", base_url=claude_mock))
+        aliases = [
+            ModelAlias(name="fast", upstream="oai", model="mock-fast"),
+            ModelAlias(name="smart", upstream="claude", model="claude-sonnet-4-20250514"),
+        ]
+        policies = RoutePolicies(key_auth=KeyAuth(), usage=UsageAccounting())
+        admin.routes.create(Route(name="chat", paths=["/v1"], upstream="oai", models=aliases, policies=policies))
+        admin.consumers.create(Consumer(name="alice"))
+        key = admin.api_keys.create(ApiKeyCreate(name="alice-key", consumer="alice")).key
+    client = openai.OpenAI(base_url=f"{gateway.proxy_url}/v1", api_key=key, max_retries=0)
+    assert [(m.id, m.owned_by) for m in client.models.list()] == [("fast", "oai"), ("smart", "claude")]
+    assert client.chat.completions.create(model="fast", messages=HI).model == "mock-fast"
+    smart = client.chat.completions.create(model="smart", messages=HI)
+    assert smart.model == "claude-sonnet-4-20250514" and smart.id.startswith("msg_mock"), "the Anthropic upstream"
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.chat.completions.create(model="gpt-4o", messages=HI)
+    assert unknown.value.code == "model_not_found" and "ask for one of fast, smart" in unknown.value.message
+    assert [r.model for r in recorded(gateway, 2).recent] == ["mock-fast", "claude-sonnet-4-20250514"]
+    with gateway.admin() as admin, pytest.raises(BadRequest) as missing:
+        bad = [ModelAlias(name="x", upstream="nowhere", model="m")]
+        admin.routes.create(Route(name="bad", paths=["/bad"], upstream="oai", models=bad))
+    assert missing.value.field[-3:] == ["models", 0, "upstream"] and "'nowhere' does not exist" in str(missing.value)

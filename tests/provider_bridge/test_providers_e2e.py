@@ -56,6 +56,16 @@ resource "lockgate_route" "claude" {
   name     = "claude"
   paths    = ["/claude/v1"]
   upstream = lockgate_llm_upstream.claude.name
+  models {
+    name     = "smart"
+    upstream = lockgate_llm_upstream.claude.name
+    model    = "claude-x"
+  }
+  models {
+    name     = "fast"
+    upstream = lockgate_llm_upstream.azure.name
+    model    = "gpt-4o"
+  }
   policies {
     key_auth {}
     usage {}
@@ -115,10 +125,14 @@ def test_anthropic_and_azure_upstreams_from_terraform(project: Callable) -> None
     proxy_url = p.tf("output", "-raw", "proxy_url").stdout
     key = p.tf("output", "-raw", "key").stdout
     hi: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
-    for route, model in (("claude", "claude-x"), ("azure", "gpt-4o-prod")):
+    for route, asked, answered in (
+        ("claude", "smart", "claude-x"),
+        ("claude", "fast", "gpt-4o-prod"),
+        ("azure", "x", "gpt-4o-prod"),
+    ):
         client = openai.OpenAI(base_url=f"{proxy_url}/{route}/v1", api_key=key, max_retries=0)
-        reply = client.chat.completions.create(model="asked", messages=hi)
-        assert reply.choices[0].message.content == REPLY and reply.model == (model if route == "azure" else "asked")
+        reply = client.chat.completions.create(model=asked, messages=hi)
+        assert reply.choices[0].message.content == REPLY and reply.model == answered, "aliases, typed blocks"
 
     p.write(BODY.replace("MAX_TOKENS", "512"))
     plan = p.tf("plan", "-input=false").stdout

@@ -6,7 +6,7 @@ from lockgate.provider_bridge.diagnostics import validate_known
 from lockgate.provider_bridge.provider import RESOURCES
 from lockgate.provider_bridge.resources.api_key import ApiKeyResource
 from lockgate.provider_bridge.resources.entities import ConsumerGroupResource, RouteResource
-from lockgate.provider_bridge.schema import SingleNestedBlock, fill_defaults, parse, spec_values
+from lockgate.provider_bridge.schema import ListNestedBlock, SingleNestedBlock, fill_defaults, parse, spec_values
 from lockgate.sdk import ApiKeyCreate, ConsumerGroup, GatewayRuntime, LlmUpstream, RateLimit, Route
 from msgpack import ExtType
 from tf import types as tft
@@ -23,7 +23,12 @@ def test_route_schema_mirrors_the_sdk_model() -> None:
     assert isinstance(attrs["paths"].type, tft.List) and attrs["paths"].required
     assert attrs["methods"].optional and attrs["methods"].computed and attrs["methods"].default == ["GET", "POST"]
     assert attrs["upstream"].description == Route.model_fields["upstream"].description
-    [policies] = schema.block_types
+    models, policies = schema.block_types
+    assert isinstance(models, ListNestedBlock) and [a.name for a in models.block.attributes] == [
+        "name",
+        "upstream",
+        "model",
+    ], "model aliases: a repeated block"
     assert isinstance(policies, SingleNestedBlock) and policies.type_name == "policies"
     assert [b.type_name for b in policies.block.block_types] == ["key_auth", "acl", "usage"]
 

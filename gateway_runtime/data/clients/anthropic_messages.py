@@ -17,6 +17,7 @@ from lockgate.gateway_runtime.data.clients.base import Prepared, invalid
 from lockgate.gateway_runtime.data.providers.base import StreamParser
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute
 from lockgate.gateway_runtime.data.sse import EventSplitter, data_of
+from lockgate.gateway_runtime.data.upstream import Upstream
 from lockgate.gateway_runtime.data.usage import Tokens
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
@@ -277,15 +278,15 @@ class MessagesEvents:
 class AnthropicMessages:
     format = "anthropic"
 
-    def prepare(self, body: dict[str, Any], route: CompiledRoute) -> Prepared:
+    def prepare(self, body: dict[str, Any], route: CompiledRoute, upstream: Upstream) -> Prepared:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise invalid("messages: must be a non-empty array of messages.", "messages")
         for index, message in enumerate(messages):
             if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
                 raise invalid(f"messages.{index}.role: must be 'user' or 'assistant'.", f"messages.{index}.role")
-        if route.upstream.model is not None:
-            body["model"] = route.upstream.model
+        if upstream.model is not None:
+            body["model"] = upstream.model
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise invalid("model: must be a non-empty string.", "model")

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Protocol
 from aiohttp import web
 from lockgate.gateway_runtime.data.providers.base import StreamParser
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute
+from lockgate.gateway_runtime.data.upstream import Upstream
 
 
 class BadRequest(Exception):
@@ -41,9 +42,9 @@ class Prepared(NamedTuple):
 class ClientApi(Protocol):
     format: str  # the wire format, as Provider.native knows it
 
-    def prepare(self, body: dict[str, Any], route: CompiledRoute) -> Prepared:
-        """Check the fields the gateway relies on and apply the route's settings (its upstream's fixed model), in
-        place; BadRequest names the field."""
+    def prepare(self, body: dict[str, Any], route: CompiledRoute, upstream: Upstream) -> Prepared:
+        """Check the fields the gateway relies on and apply the settings of the route and of the upstream chosen
+        for it (a fixed model), in place; BadRequest names the field."""
         ...
 
     def unified(self, body: dict[str, Any]) -> dict[str, Any]:

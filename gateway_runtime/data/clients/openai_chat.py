@@ -13,13 +13,13 @@ from lockgate.gateway_runtime.data.clients.base import BadRequest, Prepared, inv
 from lockgate.gateway_runtime.data.errors import error_event, error_response
 from lockgate.gateway_runtime.data.providers.base import StreamParser
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute
+from lockgate.gateway_runtime.data.upstream import Upstream
 
 
 class OpenAiChat:
     format = "openai"
 
-    def prepare(self, body: dict[str, Any], route: CompiledRoute) -> Prepared:
-        upstream = route.upstream
+    def prepare(self, body: dict[str, Any], route: CompiledRoute, upstream: Upstream) -> Prepared:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise invalid("'messages' must be a non-empty array of chat messages.", "messages")
