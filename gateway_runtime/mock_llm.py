@@ -219,12 +219,28 @@ def _openai_app(settings: MockSettings) -> web.Application:
             {"object": "list", "data": [{"id": "mock-1", "object": "model", "owned_by": "lockgate"}]}
         )
 
+    async def embeddings(request: web.Request) -> web.Response:
+        if expected and request.headers.get("api-key" if azure else "Authorization") != expected:
+            return web.json_response({"error": {"message": "bad key", "type": "invalid_request_error"}}, status=401)
+        body = orjson.loads(await request.read())
+        given = body.get("input") if isinstance(body, dict) else None
+        texts = [given] if isinstance(given, str) else given if isinstance(given, list) else None
+        if not texts:
+            return _invalid("'input' is required.", "input")
+        prompt = sum(count_tokens(t) if isinstance(t, str) else len(t) for t in texts)
+        data = [{"object": "embedding", "index": i, "embedding": [0.25, -0.5, 0.125]} for i in range(len(texts))]
+        model = request.match_info.get("deployment") or str(body.get("model"))
+        usage = {"prompt_tokens": prompt, "total_tokens": prompt}
+        return web.json_response({"object": "list", "data": data, "model": model, "usage": usage})
+
     app = web.Application()
     if azure:
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", chat)
+        app.router.add_post("/openai/deployments/{deployment}/embeddings", embeddings)
         app.router.add_get("/openai/models", models)
     else:
         app.router.add_post("/v1/chat/completions", chat)
+        app.router.add_post("/v1/embeddings", embeddings)
         app.router.add_get("/v1/models", models)
     return app
 

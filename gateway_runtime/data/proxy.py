@@ -112,8 +112,8 @@ class DataPlane:
         if api is None and (match.operation, request.method) != ("models", "GET"):
             return error_response(
                 404,
-                f"Route '{route.name}' serves POST .../chat/completions, POST .../messages and GET .../models, not "
-                f"{request.method} {match.rest}.",
+                f"Route '{route.name}' serves POST .../chat/completions, POST .../messages, POST .../embeddings and "
+                f"GET .../models, not {request.method} {match.rest}.",
                 "operation_not_found",
             )
         answer = api or OPENAI

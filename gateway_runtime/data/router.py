@@ -11,7 +11,7 @@ from lockgate.sdk.patterns import compile_pattern
 R = TypeVar("R")
 
 # The operations served below a route's matched prefix: the client APIs (data/clients) and the model list.
-OPERATIONS = {"/chat/completions": "chat", "/messages": "messages", "/models": "models"}
+OPERATIONS = {"/chat/completions": "chat", "/messages": "messages", "/embeddings": "embeddings", "/models": "models"}
 
 
 @dataclass(frozen=True, slots=True)

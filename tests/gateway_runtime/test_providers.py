@@ -436,3 +436,34 @@ def test_model_aliases_send_each_name_to_its_upstream_and_model(start_gateway: C
         bad = [ModelAlias(name="x", upstream="nowhere", model="m")]
         admin.routes.create(Route(name="bad", paths=["/bad"], upstream="oai", models=bad))
     assert missing.value.field[-3:] == ["models", 0, "upstream"] and "'nowhere' does not exist" in str(missing.value)
+
+
+def test_embeddings_relayed_to_openai_and_azure_upstreams(start_gateway: Callable, start_mock: Callable) -> None:
+    gateway = start_gateway()
+    client = serve(gateway, LlmUpstream(name="oai", base_url=start_mock()))
+    with gateway.admin() as admin:
+        azure_mock = start_mock("--provider", "azure").removesuffix("/v1")
+        admin.upstreams.create(
+            LlmUpstream(name="az", type="azure", base_url=azure_mock, azure=AzureSettings(deployment="embed-prod"))
+        )
+        admin.upstreams.create(LlmUpstream(name="claude", type="anthropic", base_url="http://127.0.0.1:9/v1"))
+        policies = RoutePolicies(key_auth=KeyAuth(), usage=UsageAccounting())
+        admin.routes.create(Route(name="az", paths=["/az/v1"], upstream="az", policies=policies))
+        admin.routes.create(Route(name="claude", paths=["/claude/v1"], upstream="claude", policies=policies))
+    time.sleep(0.5)
+    vectors = client.embeddings.create(model="text-embedding-3-small", input=["hello world", "hi"])
+    assert [d.embedding for d in vectors.data] == [[0.25, -0.5, 0.125]] * 2 and vectors.usage.prompt_tokens == 3
+    azure = openai.OpenAI(base_url=f"{gateway.proxy_url}/az/v1", api_key=client.api_key, max_retries=0)
+    assert azure.embeddings.create(model="x", input="hello").model == "embed-prod"
+    claude = openai.OpenAI(base_url=f"{gateway.proxy_url}/claude/v1", api_key=client.api_key, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as none:
+        claude.embeddings.create(model="x", input="hello")
+    assert "no embeddings API" in none.value.message
+    with pytest.raises(openai.BadRequestError) as empty:
+        client.embeddings.create(model="x", input=[])
+    assert empty.value.param == "input"
+    usage = recorded(gateway, 2)
+    assert [(r.model, r.prompt_tokens, r.completion_tokens) for r in usage.recent][:1] == [
+        ("text-embedding-3-small", 3, 0)
+    ]
+    assert usage.recent[0].cost_micros == 0, "3 tokens at $0.02 per million round to 0 micro-USD"

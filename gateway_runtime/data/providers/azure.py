@@ -1,8 +1,9 @@
 """Azure OpenAI: OpenAI's wire format on deployment URLs, relayed like OpenAI's.
 
 Wire format: https://learn.microsoft.com/en-us/azure/ai-services/openai/reference (POST
-`{endpoint}/openai/deployments/{deployment-id}/chat/completions?api-version=...`, the key in an `api-key` header,
-bodies, streams, usage and errors as OpenAI's; `GET {endpoint}/openai/models?api-version=...` lists the models).
+`{endpoint}/openai/deployments/{deployment-id}/chat/completions?api-version=...` and `.../embeddings`, the key in
+an `api-key` header, bodies, streams, usage and errors as OpenAI's; `GET {endpoint}/openai/models?api-version=...`
+lists the models).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ class AzureProvider(OpenAiProvider):
         self._models_url = f"{self._base}/models?{self._query}"
 
     def chat_call(self, body: dict[str, Any], stream: bool) -> UpstreamCall:
+        return UpstreamCall(self._deployment_url(body, "chat/completions"), self.headers, orjson.dumps(body))
+
+    def embeddings_url(self, body: dict[str, Any]) -> str:
+        return self._deployment_url(body, "embeddings")
+
+    def _deployment_url(self, body: dict[str, Any], operation: str) -> str:
         deployment = quote(self._deployment or body["model"], safe="")  # the client's model names the deployment
-        url = f"{self._base}/deployments/{deployment}/chat/completions?{self._query}"
-        return UpstreamCall(url, self.headers, orjson.dumps(body))
+        return f"{self._base}/deployments/{deployment}/{operation}?{self._query}"

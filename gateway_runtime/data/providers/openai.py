@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from lockgate.gateway_runtime.data.providers.base import (
     Completion,
+    Provider,
     UpstreamCall,
     UpstreamError,
     credentials_rejected,
@@ -77,6 +78,43 @@ class OpenAiTee:
         return True
 
 
+class EmbeddingsRelay:
+    """OpenAI's embeddings API relayed: the answer's bytes unchanged, its `usage.prompt_tokens` read."""
+
+    relay = True
+    stream_type = "application/json"  # never streamed
+
+    def __init__(self, provider: OpenAiProvider) -> None:
+        self._provider = provider
+
+    def chat_call(self, body: dict[str, Any], stream: bool) -> UpstreamCall:
+        return UpstreamCall(self._provider.embeddings_url(body), self._provider.headers, orjson.dumps(body))
+
+    def completion(self, body: bytes, model: str) -> Completion | None:
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), list):
+            return None
+        return Completion(body, openai_usage(parsed.get("usage"), self._provider.name))
+
+    def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> OpenAiTee:
+        return OpenAiTee(self._provider.name, hide_usage)
+
+    def native(self, api: str) -> Provider | None:
+        return self._provider.native(api)
+
+    def models_call(self) -> UpstreamCall:
+        return self._provider.models_call()
+
+    def models(self, body: bytes) -> bytes | None:
+        return body
+
+    def error(self, status: int, content_type: str, body: bytes) -> UpstreamError:
+        return self._provider.error(status, content_type, body)
+
+
 class OpenAiProvider:
     relay = True
     stream_type = "text/event-stream"
@@ -89,6 +127,8 @@ class OpenAiProvider:
             self.headers["Authorization"] = f"Bearer {auth}"
         self._chat_url = f"{spec.url}/chat/completions"
         self._models_url = f"{spec.url}/models"
+        self._embeddings_url = f"{spec.url}/embeddings"
+        self._embeddings = EmbeddingsRelay(self)
 
     def chat_call(self, body: dict[str, Any], stream: bool) -> UpstreamCall:
         return UpstreamCall(self._chat_url, self.headers, orjson.dumps(body))
@@ -105,8 +145,13 @@ class OpenAiProvider:
     def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> OpenAiTee:
         return OpenAiTee(self.name, hide_usage)
 
-    def native(self, api: str) -> OpenAiProvider | None:
-        return self if api == "openai" else None
+    def native(self, api: str) -> Provider | None:
+        if api == "openai":
+            return self
+        return self._embeddings if api == "openai-embeddings" else None
+
+    def embeddings_url(self, body: dict[str, Any]) -> str:
+        return self._embeddings_url
 
     def models_call(self) -> UpstreamCall:
         return UpstreamCall(self._models_url, self.headers)
