@@ -21,7 +21,14 @@ from aiohttp import web
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from lockgate.gateway_runtime.mock_llm import REPLY, MockSettings, count_tokens, directives_in, split_reply
+from lockgate.gateway_runtime.mock_llm import (
+    REPLY,
+    MockSettings,
+    count_tokens,
+    directed_failure,
+    directives_in,
+    split_reply,
+)
 
 ACCESS_KEY_ID, SECRET_ACCESS_KEY, REGION = "AKIAMOCKLOCKGATE0000", "mock-secret-access-key", "us-east-1"
 API_KEY = "mock-bedrock-api-key"
@@ -94,15 +101,9 @@ def create_bedrock_app(settings: MockSettings) -> web.Application:
             if any(isinstance(b, dict) and b.get("text") == "" for b in message.get("content") or ()):
                 return _error(400, "The text field in the ContentBlock object is blank.")
         directives = directives_in(_text(messages[-1].get("content")))
-        delay = directives.get("sleep", 0) / 1000 or settings.latency_ms / 1000
-        if delay:
-            await asyncio.sleep(delay)
-        if "status" in directives:
-            return _error(directives["status"], "mock failure")
-        if "text-status" in directives:
-            return web.Response(status=directives["text-status"], text="Server got itself in trouble")
-        if "invalid-json" in directives:
-            return web.Response(body=b"{not json", content_type="application/json")
+        failed = await directed_failure(directives, settings, _error)
+        if failed is not None:
+            return failed
         prompt = sum(count_tokens(_text(m.get("content"))) for m in messages) + count_tokens(_text(body.get("system")))
         cached = min(directives.get("cached", 0), prompt)
         tools = (body.get("toolConfig") or {}).get("tools") or []

@@ -14,7 +14,14 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from lockgate.gateway_runtime.mock_llm import REPLY, MockSettings, count_tokens, directives_in, split_reply
+from lockgate.gateway_runtime.mock_llm import (
+    REPLY,
+    MockSettings,
+    count_tokens,
+    directed_failure,
+    directives_in,
+    split_reply,
+)
 
 SYSTEM_TOKENS = 7  # Cohere adds tokens of its own to a prompt: counted in usage.tokens, not billed
 TOOL_ARGS = '{"city": "Paris"}'
@@ -52,15 +59,9 @@ def create_cohere_app(settings: MockSettings) -> web.Application:
         ):
             return _error(400, "invalid request: a message role must be system, user, assistant or tool")
         directives = directives_in(_text(messages[-1].get("content")))
-        delay = directives.get("sleep", 0) / 1000 or settings.latency_ms / 1000
-        if delay:
-            await asyncio.sleep(delay)
-        if "status" in directives:
-            return _error(directives["status"], "mock failure")
-        if "text-status" in directives:
-            return web.Response(status=directives["text-status"], text="Server got itself in trouble")
-        if "invalid-json" in directives:
-            return web.Response(body=b"{not json", content_type="application/json")
+        failed = await directed_failure(directives, settings, _error)
+        if failed is not None:
+            return failed
         prompt = sum(count_tokens(_text(m.get("content"))) for m in messages)
         tools = body.get("tools") or []
         tool = tools[0]["function"]["name"] if "tool" in directives and tools else None

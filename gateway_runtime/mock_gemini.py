@@ -15,7 +15,14 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from lockgate.gateway_runtime.mock_llm import REPLY, MockSettings, count_tokens, directives_in, split_reply
+from lockgate.gateway_runtime.mock_llm import (
+    REPLY,
+    MockSettings,
+    count_tokens,
+    directed_failure,
+    directives_in,
+    split_reply,
+)
 
 _STATUSES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED"}
 _STATUSES |= {500: "INTERNAL", 503: "UNAVAILABLE"}
@@ -64,15 +71,9 @@ def create_gemini_app(settings: MockSettings) -> web.Application:
         if problem is not None:
             return _error(400, problem)
         directives = directives_in(_text(body["contents"][-1]["parts"]))
-        delay = directives.get("sleep", 0) / 1000 or settings.latency_ms / 1000
-        if delay:
-            await asyncio.sleep(delay)
-        if "status" in directives:
-            return _error(directives["status"], "mock failure")
-        if "text-status" in directives:
-            return web.Response(status=directives["text-status"], text="Server got itself in trouble")
-        if "invalid-json" in directives:
-            return web.Response(body=b"{not json", content_type="application/json")
+        failed = await directed_failure(directives, settings, _error)
+        if failed is not None:
+            return failed
         prompt = sum(count_tokens(_text(c["parts"])) for c in body["contents"])
         prompt += count_tokens(_text((body.get("systemInstruction") or {}).get("parts")))
         declarations = [d for t in body.get("tools") or () for d in t.get("functionDeclarations") or ()]

@@ -19,6 +19,7 @@ import asyncio
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +99,28 @@ def _text(content: object) -> str:
     return ""
 
 
+async def directed_failure(
+    directives: dict[str, int], settings: MockSettings, error: Callable[[int, str], web.Response]
+) -> web.Response | None:
+    """What the failure directives ask for (after the latency asked for, or the mock's own), in the provider's
+    error shape (`error`); None: answer normally."""
+    delay = directives.get("sleep", 0) / 1000 or settings.latency_ms / 1000
+    if delay:
+        await asyncio.sleep(delay)
+    if "status" in directives:
+        return error(directives["status"], "mock failure")
+    if "text-status" in directives:
+        return web.Response(status=directives["text-status"], text="Server got itself in trouble")
+    if "invalid-json" in directives:
+        return web.Response(body=b"{not json", content_type="application/json")
+    return None
+
+
+def _server_error(status: int, message: str) -> web.Response:
+    error = {"error": {"message": message, "type": "server_error", "code": None}}
+    return web.json_response(error, status=status)
+
+
 def create_mock_app(settings: MockSettings) -> web.Application:
     """The mock's app for `settings.provider`, with /health."""
     if settings.provider == "anthropic":
@@ -144,16 +167,9 @@ def _openai_app(settings: MockSettings) -> web.Application:
         if azure and not request.query.get("api-version"):
             return _invalid("Missing required query parameter: api-version.", None)
         directives = directives_in(_text(body["messages"][-1].get("content")))
-        delay = directives.get("sleep", 0) / 1000 or settings.latency_ms / 1000
-        if delay:
-            await asyncio.sleep(delay)
-        if "status" in directives:
-            error = {"error": {"message": "mock failure", "type": "server_error", "code": None}}
-            return web.json_response(error, status=directives["status"])
-        if "text-status" in directives:
-            return web.Response(status=directives["text-status"], text="Server got itself in trouble")
-        if "invalid-json" in directives:
-            return web.Response(body=b"{not json", content_type="application/json")
+        failed = await directed_failure(directives, settings, _server_error)
+        if failed is not None:
+            return failed
         model = request.match_info.get("deployment") or str(body.get("model", "mock-1"))
         prompt = sum(count_tokens(_text(m.get("content"))) for m in body["messages"])
         completion = count_tokens(REPLY)

@@ -99,7 +99,7 @@ def test_proxy_errors_are_openai_shaped(start_gateway: Callable, mock_llm: str) 
         (post(CHAT, headers={"x-api-key": "wrong-key"}), 401, "invalid_api_key"),
         (post(CHAT, path="/vip/v1/chat/completions"), 403, "access_denied"),
         (post(CHAT, path="/nowhere/chat/completions"), 404, "route_not_found"),
-        (post(CHAT, path="/v1/embeddings"), 404, "operation_not_found"),
+        (post(CHAT, path="/v1/completions"), 404, "operation_not_found"),
         (post(b"{not json"), 400, "invalid_json"),
         (post({"model": "x", "messages": []}), 400, "invalid_request"),
         (post({"model": "x", "messages": [{"role": "user", "content": "x" * 2_000_000}]}), 413, "body_too_large"),

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from lockgate.gateway_runtime.data.errors import error_event
 from lockgate.gateway_runtime.data.providers.base import (
     Completion,
     Provider,
@@ -31,17 +30,19 @@ from lockgate.gateway_runtime.data.providers.base import (
     unreadable_error,
 )
 from lockgate.gateway_runtime.data.providers.translate import (
-    Chunks,
+    StreamTranslator,
     calls,
     chat_completion,
     functions,
+    json_of,
     max_tokens,
+    model_list,
     one_choice,
     parts,
     stop_sequences,
     tool_call,
 )
-from lockgate.gateway_runtime.data.sse import DONE_EVENT, EventSplitter, data_of
+from lockgate.gateway_runtime.data.sse import data_of
 from lockgate.gateway_runtime.data.usage import NO_TOKENS, Tokens, count, usage_object
 from lockgate.sdk import AnthropicSettings, LlmUpstream
 
@@ -171,34 +172,15 @@ def _finish(reason: object) -> str | None:
     return STOP_REASONS.get(reason, "stop") if isinstance(reason, str) else None
 
 
-class MessagesStream:
+class MessagesStream(StreamTranslator):
     """Translates a Messages stream into OpenAI chunks as its events arrive (one event in, at most one chunk out)."""
 
     def __init__(self, upstream: str, model: str, include_usage: bool) -> None:
-        self._events = EventSplitter()
-        self._upstream, self._include_usage = upstream, include_usage
-        self._chunks = Chunks(model)
+        super().__init__(upstream, model, include_usage)
         self._usage: dict[str, Any] = {}
         self._tools: dict[int, int] = {}  # content block index -> OpenAI tool call index
-        self.tokens: Tokens | None = None
-        self.done = False
-        self.status = 200
-
-    def feed(self, chunk: bytes) -> bytes:
-        events, overflow = self._events.feed(chunk)
-        out = [self._translate(event) for event in events]
-        if overflow and not self.done:
-            out.append(
-                self._fail(502, f"Upstream '{self._upstream}' sent a stream event over 1 MiB.", "upstream_error")
-            )
-        return b"".join(out)
-
-    def close(self) -> bytes:
-        return b""
 
     def _translate(self, event: bytes) -> bytes:
-        if self.done:
-            return b""
         payload = data_of(event)
         kind = payload.get("type") if isinstance(payload, dict) else None
         if kind == "content_block_delta":
@@ -213,7 +195,7 @@ class MessagesStream:
             reason = delta.get("stop_reason") if isinstance(delta, dict) else None
             return self._emit({}, _finish(reason) or "stop")
         if kind == "message_stop":
-            return self._stop()
+            return self._end()
         if kind == "error":
             error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
             status = 503 if error.get("type") == "overloaded_error" else 502
@@ -254,17 +236,8 @@ class MessagesStream:
             self._usage.update((k, v) for k, v in usage.items() if v is not None)
             self.tokens = anthropic_usage(self._usage, self._upstream)
 
-    def _stop(self) -> bytes:
-        self.done = True
-        usage = self._chunks.usage(self.tokens or NO_TOKENS) if self._include_usage else b""
-        return usage + DONE_EVENT
-
     def _emit(self, delta: dict[str, Any], finish: str | None) -> bytes:
         return self._chunks.delta(delta, finish)
-
-    def _fail(self, status: int, message: str, code: str) -> bytes:
-        self.done, self.status = True, status
-        return error_event(message, code)
 
 
 class AnthropicProvider:
@@ -286,10 +259,7 @@ class AnthropicProvider:
         return UpstreamCall(self.url, self.headers, orjson.dumps(messages_request(body, self._settings)))
 
     def completion(self, body: bytes, model: str) -> Completion | None:
-        try:
-            message = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
+        message = json_of(body)
         if not isinstance(message, dict) or message.get("type") != "message":
             return None
         tokens = anthropic_usage(message.get("usage"), self.name)
@@ -311,27 +281,12 @@ class AnthropicProvider:
         return UpstreamCall(self._models_url, self.headers)
 
     def models(self, body: bytes) -> bytes | None:
-        try:
-            listing = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        data = listing.get("data") if isinstance(listing, dict) else None
-        if not isinstance(data, list):
-            return None
-        models = [
-            {"id": m["id"], "object": "model", "owned_by": "anthropic"}
-            for m in data
-            if isinstance(m, dict) and isinstance(m.get("id"), str)
-        ]
-        return orjson.dumps({"object": "list", "data": models})
+        return model_list(body, "data", "id", "anthropic")
 
     def error(self, status: int, content_type: str, body: bytes) -> UpstreamError:
         if status in (401, 403):
             return credentials_rejected(self.name, status)
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            parsed = None
+        parsed = json_of(body)
         error = parsed.get("error") if isinstance(parsed, dict) else None
         if not isinstance(error, dict) or not isinstance(error.get("message"), str):
             return unreadable_error(self.name, status, content_type, body, "an Anthropic JSON error")

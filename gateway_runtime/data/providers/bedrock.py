@@ -29,7 +29,6 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.eventstream import EventStreamBuffer, ParserError
-from lockgate.gateway_runtime.data.errors import error_event
 from lockgate.gateway_runtime.data.providers.base import (
     Completion,
     TranslationError,
@@ -39,11 +38,13 @@ from lockgate.gateway_runtime.data.providers.base import (
     unreadable_error,
 )
 from lockgate.gateway_runtime.data.providers.translate import (
-    Chunks,
+    StreamTranslator,
     calls,
     chat_completion,
     functions,
+    json_of,
     max_tokens,
+    model_list,
     one_choice,
     parts,
     stop_sequences,
@@ -149,18 +150,15 @@ def _finish(reason: object) -> str | None:
     return STOP_REASONS.get(reason, "content_filter") if isinstance(reason, str) else None
 
 
-class ConverseStream:
-    """Translates a ConverseStream event stream (binary frames) into OpenAI chunks as its messages arrive."""
+class ConverseStream(StreamTranslator):
+    """Translates a ConverseStream event stream (binary frames, not SSE: its own `feed`) into OpenAI chunks as its
+    messages arrive."""
 
     def __init__(self, upstream: str, model: str, include_usage: bool) -> None:
+        super().__init__(upstream, model, include_usage)
         self._frames = EventStreamBuffer()
-        self._upstream, self._include_usage = upstream, include_usage
-        self._chunks = Chunks(model)
         self._tools: dict[int, int] = {}  # content block index -> OpenAI tool call index
         self._finished = False
-        self.tokens: Tokens | None = None
-        self.done = False
-        self.status = 200
 
     def feed(self, chunk: bytes) -> bytes:
         if self.done:
@@ -169,7 +167,7 @@ class ConverseStream:
         out = []
         try:
             for message in self._frames:
-                out.append(self._translate(message.headers, message.payload))
+                out.append(self._message(message.headers, message.payload))
                 if self.done:
                     break
         except ParserError as exc:
@@ -184,11 +182,8 @@ class ConverseStream:
         self.done = True  # ended after messageStop without its metadata: the answer is whole, its usage unknown
         return DONE_EVENT
 
-    def _translate(self, headers: Mapping[str, Any], payload: bytes) -> bytes:
-        try:
-            event = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            event = None
+    def _message(self, headers: Mapping[str, Any], payload: bytes) -> bytes:
+        event = json_of(payload)
         if headers.get(":message-type") == "exception":
             message = event.get("message") if isinstance(event, dict) else None
             exception = str(headers.get(":exception-type", "exception"))
@@ -223,14 +218,8 @@ class ConverseStream:
             return self._chunks.delta({}, _finish(event.get("stopReason")) or "stop")
         if kind == "metadata":
             self.tokens = bedrock_usage(event.get("usage"), self._upstream)
-            self.done = True
-            usage = self._chunks.usage(self.tokens) if self._include_usage else b""
-            return usage + DONE_EVENT
+            return self._end()
         return b""  # contentBlockStop, and event types added later
-
-    def _fail(self, status: int, message: str, code: str) -> bytes:
-        self.done, self.status = True, status
-        return error_event(message, code)
 
 
 class BedrockProvider:
@@ -266,10 +255,7 @@ class BedrockProvider:
         return self._signed("POST", url, orjson.dumps(converse_request(body)))
 
     def completion(self, body: bytes, model: str) -> Completion | None:
-        try:
-            answer = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
+        answer = json_of(body)
         output = answer.get("output") if isinstance(answer, dict) else None
         message = output.get("message") if isinstance(output, dict) else None
         if not isinstance(message, dict):
@@ -295,27 +281,12 @@ class BedrockProvider:
         return self._signed("GET", self._models_url, None)
 
     def models(self, body: bytes) -> bytes | None:
-        try:
-            listing = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        data = listing.get("modelSummaries") if isinstance(listing, dict) else None
-        if not isinstance(data, list):
-            return None
-        models = [
-            {"id": m["modelId"], "object": "model", "owned_by": str(m.get("providerName", "bedrock"))}
-            for m in data
-            if isinstance(m, dict) and isinstance(m.get("modelId"), str)
-        ]
-        return orjson.dumps({"object": "list", "data": models})
+        return model_list(body, "modelSummaries", "modelId", "bedrock")
 
     def error(self, status: int, content_type: str, body: bytes) -> UpstreamError:
         if status in (401, 403):
             return credentials_rejected(self.name, status)
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            parsed = None
+        parsed = json_of(body)
         message = parsed.get("message", parsed.get("Message")) if isinstance(parsed, dict) else None
         if not isinstance(message, str):
             return unreadable_error(self.name, status, content_type, body, "an AWS JSON error")

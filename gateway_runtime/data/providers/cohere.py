@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from lockgate.gateway_runtime.data.errors import error_event
 from lockgate.gateway_runtime.data.providers.base import (
     Completion,
     TranslationError,
@@ -29,14 +28,16 @@ from lockgate.gateway_runtime.data.providers.base import (
     unreadable_error,
 )
 from lockgate.gateway_runtime.data.providers.translate import (
-    Chunks,
+    StreamTranslator,
     chat_completion,
+    json_of,
     max_tokens,
+    model_list,
     one_choice,
     stop_sequences,
     tool_call,
 )
-from lockgate.gateway_runtime.data.sse import DONE_EVENT, EventSplitter, data_of
+from lockgate.gateway_runtime.data.sse import data_of
 from lockgate.gateway_runtime.data.usage import NO_TOKENS, Tokens, count, usage_object
 from lockgate.sdk import LlmUpstream
 
@@ -101,31 +102,12 @@ def _texts(content: object) -> list[str]:
     return [b["text"] for b in blocks if isinstance(b, dict) and isinstance(b.get("text"), str)]
 
 
-class CohereStream:
+class CohereStream(StreamTranslator):
     """Translates a Cohere v2 chat stream into OpenAI chunks as its events arrive."""
-
-    def __init__(self, upstream: str, model: str, include_usage: bool) -> None:
-        self._events = EventSplitter()
-        self._upstream, self._include_usage = upstream, include_usage
-        self._chunks = Chunks(model)
-        self.tokens: Tokens | None = None
-        self.done = False
-        self.status = 200
-
-    def feed(self, chunk: bytes) -> bytes:
-        events, overflow = self._events.feed(chunk)
-        out = [self._translate(event) for event in events]
-        if overflow and not self.done:
-            self.done, self.status = True, 502
-            out.append(error_event(f"Upstream '{self._upstream}' sent a stream event over 1 MiB.", "upstream_error"))
-        return b"".join(out)
-
-    def close(self) -> bytes:
-        return b""
 
     def _translate(self, event: bytes) -> bytes:
         payload = data_of(event)
-        if self.done or not isinstance(payload, dict):
+        if not isinstance(payload, dict):
             return b""
         kind, delta = payload.get("type"), payload.get("delta")
         message = delta.get("message") if isinstance(delta, dict) else None
@@ -149,19 +131,15 @@ class CohereStream:
                 entry = {"index": payload.get("index", 0), "function": {"arguments": function.get("arguments", "")}}
             return self._chunks.delta({"tool_calls": [entry]})
         if kind == "message-end":
-            return self._end(delta if isinstance(delta, dict) else {})
+            return self._message_end(delta if isinstance(delta, dict) else {})
         return b""  # content-start/-end, tool-plan-delta, tool-call-end, citations
 
-    def _end(self, delta: dict[str, Any]) -> bytes:
+    def _message_end(self, delta: dict[str, Any]) -> bytes:
         self.tokens = cohere_usage(delta.get("usage"), self._upstream)
         reason = delta.get("finish_reason")
-        self.done = True
         if reason == "ERROR":
-            self.status = 502
-            return error_event(f"Upstream '{self._upstream}' ended the answer with an error.", "upstream_error")
-        out = self._chunks.delta({}, _finish(reason) or "stop")
-        usage = self._chunks.usage(self.tokens) if self._include_usage else b""
-        return out + usage + DONE_EVENT
+            return self._fail(502, f"Upstream '{self._upstream}' ended the answer with an error.", "upstream_error")
+        return self._chunks.delta({}, _finish(reason) or "stop") + self._end()
 
 
 class CohereProvider:
@@ -180,10 +158,7 @@ class CohereProvider:
         return UpstreamCall(self._url, self.headers, orjson.dumps(chat_request(body)))
 
     def completion(self, body: bytes, model: str) -> Completion | None:
-        try:
-            answer = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
+        answer = json_of(body)
         message = answer.get("message") if isinstance(answer, dict) else None
         if not isinstance(message, dict):
             return None
@@ -207,27 +182,12 @@ class CohereProvider:
         return UpstreamCall(self._models_url, self.headers)
 
     def models(self, body: bytes) -> bytes | None:
-        try:
-            listing = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        data = listing.get("models") if isinstance(listing, dict) else None
-        if not isinstance(data, list):
-            return None
-        models = [
-            {"id": m["name"], "object": "model", "owned_by": "cohere"}
-            for m in data
-            if isinstance(m, dict) and isinstance(m.get("name"), str)
-        ]
-        return orjson.dumps({"object": "list", "data": models})
+        return model_list(body, "models", "name", "cohere")
 
     def error(self, status: int, content_type: str, body: bytes) -> UpstreamError:
         if status in (401, 403):
             return credentials_rejected(self.name, status)
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            parsed = None
+        parsed = json_of(body)
         message = parsed.get("message") if isinstance(parsed, dict) else None
         if not isinstance(message, str):
             return unreadable_error(self.name, status, content_type, body, "a Cohere JSON error")

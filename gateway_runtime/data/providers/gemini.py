@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-from lockgate.gateway_runtime.data.errors import error_event
 from lockgate.gateway_runtime.data.providers.base import (
     Completion,
     TranslationError,
@@ -29,18 +28,20 @@ from lockgate.gateway_runtime.data.providers.base import (
     unreadable_error,
 )
 from lockgate.gateway_runtime.data.providers.translate import (
-    Chunks,
+    StreamTranslator,
     calls,
     chat_completion,
     functions,
+    json_of,
     max_tokens,
+    model_list,
     one_choice,
     parts,
     stop_sequences,
     text,
     tool_call,
 )
-from lockgate.gateway_runtime.data.sse import DONE_EVENT, EventSplitter, data_of
+from lockgate.gateway_runtime.data.sse import data_of
 from lockgate.gateway_runtime.data.usage import NO_TOKENS, Tokens, count, usage_object
 from lockgate.sdk import LlmUpstream
 
@@ -163,43 +164,27 @@ def _finish(reason: object, called: bool) -> str | None:
     return "tool_calls" if called and finish == "stop" else finish
 
 
-class GeminiStream:
+class GeminiStream(StreamTranslator):
     """Translates a streamGenerateContent SSE stream into OpenAI chunks; the stream ends with the connection."""
 
     def __init__(self, upstream: str, model: str, include_usage: bool) -> None:
-        self._events = EventSplitter()
-        self._upstream, self._include_usage = upstream, include_usage
-        self._chunks = Chunks(model)
+        super().__init__(upstream, model, include_usage)
         self._started, self._calls = False, 0
         self._finish: str | None = None
-        self.tokens: Tokens | None = None
-        self.done = False
-        self.status = 200
-
-    def feed(self, chunk: bytes) -> bytes:
-        events, overflow = self._events.feed(chunk)
-        out = [self._translate(event) for event in events]
-        if overflow and not self.done:
-            self.done, self.status = True, 502
-            out.append(error_event(f"Upstream '{self._upstream}' sent a stream event over 1 MiB.", "upstream_error"))
-        return b"".join(out)
 
     def close(self) -> bytes:
         if self.done or self._finish is None:
             return b""  # ended early, or already failed: the caller says so
-        self.done = True
-        usage = self._chunks.usage(self.tokens or NO_TOKENS) if self._include_usage else b""
-        return usage + DONE_EVENT
+        return self._end()
 
     def _translate(self, event: bytes) -> bytes:
         response = data_of(event)
-        if self.done or not isinstance(response, dict):
+        if not isinstance(response, dict):
             return b""
         if isinstance(response.get("error"), dict):
             error = response["error"]
-            self.done, self.status = True, 502
             message = f"Upstream '{self._upstream}' failed mid-stream: {str(error.get('message', ''))[:500]}"
-            return error_event(message, str(error.get("status") or "upstream_error"))
+            return self._fail(502, message, str(error.get("status") or "upstream_error"))
         if "usageMetadata" in response:  # each event's counts so far: the last one is the whole stream's
             self.tokens = gemini_usage(response["usageMetadata"], self._upstream)
         if not self._started:
@@ -241,10 +226,7 @@ class GeminiProvider:
         return UpstreamCall(url, self.headers, orjson.dumps(generate_request(body)))
 
     def completion(self, body: bytes, model: str) -> Completion | None:
-        try:
-            response = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
+        response = json_of(body)
         if not isinstance(response, dict) or not isinstance(response.get("candidates"), list):
             return None
         tokens = gemini_usage(response.get("usageMetadata"), self.name)
@@ -265,25 +247,10 @@ class GeminiProvider:
         return UpstreamCall(f"{self._base}/models?pageSize=1000", self.headers)
 
     def models(self, body: bytes) -> bytes | None:
-        try:
-            listing = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        data = listing.get("models") if isinstance(listing, dict) else None
-        if not isinstance(data, list):
-            return None
-        models = [
-            {"id": m["name"].removeprefix("models/"), "object": "model", "owned_by": "google"}
-            for m in data
-            if isinstance(m, dict) and isinstance(m.get("name"), str)
-        ]
-        return orjson.dumps({"object": "list", "data": models})
+        return model_list(body, "models", "name", "google", prefix="models/")
 
     def error(self, status: int, content_type: str, body: bytes) -> UpstreamError:
-        try:
-            parsed = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            parsed = None
+        parsed = json_of(body)
         if isinstance(parsed, list) and parsed:  # a stream request's error comes as a one-element array
             parsed = parsed[0]
         error = parsed.get("error") if isinstance(parsed, dict) else None

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from lockgate.gateway_runtime.data.errors import error_event
 from lockgate.gateway_runtime.data.providers.base import TranslationError
-from lockgate.gateway_runtime.data.sse import data_event
-from lockgate.gateway_runtime.data.usage import Tokens
+from lockgate.gateway_runtime.data.sse import DONE_EVENT, EventSplitter, data_event
+from lockgate.gateway_runtime.data.usage import NO_TOKENS, Tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,3 +180,67 @@ class Chunks:
 
     def usage(self, tokens: Tokens) -> bytes:
         return data_event({**self.base, "choices": [], "usage": openai_usage_of(tokens)})
+
+
+class StreamTranslator:
+    """Base of the parsers that turn a provider's stream into OpenAI chunks: whole events in (`_translate`, one at
+    a time, none after the end), OpenAI events out; an event past the size bound fails the stream."""
+
+    def __init__(self, upstream: str, model: str, include_usage: bool) -> None:
+        self._events = EventSplitter()
+        self._upstream, self._include_usage = upstream, include_usage
+        self._chunks = Chunks(model)
+        self.tokens: Tokens | None = None
+        self.done = False
+        self.status = 200
+
+    def feed(self, chunk: bytes) -> bytes:
+        events, overflow = self._events.feed(chunk)
+        out = []
+        for event in events:
+            if self.done:
+                break
+            out.append(self._translate(event))
+        if overflow and not self.done:
+            out.append(
+                self._fail(502, f"Upstream '{self._upstream}' sent a stream event over 1 MiB.", "upstream_error")
+            )
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        return b""
+
+    def _translate(self, event: bytes) -> bytes:
+        raise NotImplementedError
+
+    def _end(self) -> bytes:
+        """The stream's proper end: the usage chunk (when the client asked for it) and [DONE]."""
+        self.done = True
+        usage = self._chunks.usage(self.tokens or NO_TOKENS) if self._include_usage else b""
+        return usage + DONE_EVENT
+
+    def _fail(self, status: int, message: str, code: str) -> bytes:
+        self.done, self.status = True, status
+        return error_event(message, code)
+
+
+def json_of(body: bytes) -> Any:
+    """The JSON in `body`; None if it is not JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def model_list(body: bytes, key: str, field: str, owner: str, prefix: str = "") -> bytes | None:
+    """A provider's model list (`{key: [{field: id, ...}]}`) as OpenAI's; None if it is not one."""
+    listing = json_of(body)
+    data = listing.get(key) if isinstance(listing, dict) else None
+    if not isinstance(data, list):
+        return None
+    models = [
+        {"id": m[field].removeprefix(prefix), "object": "model", "owned_by": str(m.get("providerName", owner))}
+        for m in data
+        if isinstance(m, dict) and isinstance(m.get(field), str)
+    ]
+    return orjson.dumps({"object": "list", "data": models})
