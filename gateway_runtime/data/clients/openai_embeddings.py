@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
 from lockgate.gateway_runtime.data.clients.base import Prepared, invalid
-from lockgate.gateway_runtime.data.errors import error_event, error_response
-from lockgate.gateway_runtime.data.providers.base import StreamParser, TranslationError
+from lockgate.gateway_runtime.data.clients.openai_chat import OpenAiChat
+from lockgate.gateway_runtime.data.providers.base import TranslationError
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute
 from lockgate.gateway_runtime.data.upstream import Upstream
 
 FORMAT = "openai-embeddings"
 
 
-class OpenAiEmbeddings:
+class OpenAiEmbeddings(OpenAiChat):
+    """OpenAI's own format on both sides, like OpenAiChat: answers and errors pass as they are."""
+
     format = FORMAT
 
     def prepare(self, body: dict[str, Any], route: CompiledRoute, upstream: Upstream) -> Prepared:
@@ -38,17 +39,3 @@ class OpenAiEmbeddings:
             "This route's upstream has no embeddings API: the gateway relays embeddings to openai and azure upstreams.",
             "model",
         )
-
-    def answer(self, completion: bytes) -> bytes:
-        return completion
-
-    def stream(self, parser: StreamParser) -> StreamParser:
-        return parser
-
-    def error(
-        self, status: int, message: str, code: str, param: str | None = None, headers: dict[str, str] | None = None
-    ) -> web.Response:
-        return error_response(status, message, code, param, headers)
-
-    def error_event(self, message: str, code: str) -> bytes:
-        return error_event(message, code)
