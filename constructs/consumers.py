@@ -21,6 +21,16 @@ from pydantic import BaseModel
 from constructs import Construct
 
 
+def limit_props(
+    rate_limit: RateLimit | None, token_limit: TokenLimit | None, cost_budget: CostBudget | None
+) -> dict[str, Any]:
+    return {
+        "rate_limit": rate_limit.model_dump() if rate_limit else None,
+        "token_limit": token_limit.model_dump(exclude_none=True) if token_limit else None,
+        "cost_budget": cost_budget.model_dump() if cost_budget else None,
+    }
+
+
 class ConsumerGroup(GatewayEntity):
     """Consumers that share ACL access and per-consumer limits: a request limit (`RateLimit.per_minute(10)`), token
     limits (`TokenLimit(per_minute=10_000, per_day=1_000_000)`) and a cost budget (`CostBudget(usd=50)`)."""
@@ -36,21 +46,19 @@ class ConsumerGroup(GatewayEntity):
         cost_budget: CostBudget | None = None,
         name: str | None = None,
     ) -> None:
-        props = {
-            "rate_limit": rate_limit.model_dump() if rate_limit else None,
-            "token_limit": token_limit.model_dump(exclude_none=True) if token_limit else None,
-            "cost_budget": cost_budget.model_dump() if cost_budget else None,
-        }
+        props = limit_props(rate_limit, token_limit, cost_budget)
         super().__init__(
             scope, id, gateway=gateway, name=name, type_name="consumer_group", model=ConsumerGroupModel, props=props
         )
 
-    def add_consumer(self, id: str, *, with_key: bool = True, name: str | None = None) -> Consumer:
-        return Consumer(self, id, gateway=self.gateway, groups=[self], with_key=with_key, name=name)
+    def add_consumer(self, id: str, *, with_key: bool = True, name: str | None = None, **limits: Any) -> Consumer:
+        """A consumer of this group (`limits`: its own rate_limit, token_limit or cost_budget)."""
+        return Consumer(self, id, gateway=self.gateway, groups=[self], with_key=with_key, name=name, **limits)
 
 
 class Consumer(GatewayEntity):
-    """Someone who calls the gateway. With `with_key=True` (default) it gets an API key: `consumer.api_key`."""
+    """Someone who calls the gateway. With `with_key=True` (default) it gets an API key: `consumer.api_key`. Its
+    own `rate_limit`, `token_limit` or `cost_budget` replaces its groups' limits of that kind."""
 
     def __init__(
         self,
@@ -60,6 +68,9 @@ class Consumer(GatewayEntity):
         gateway: GatewayRef,
         groups: Sequence[ConsumerGroup] = (),
         with_key: bool = True,
+        rate_limit: RateLimit | None = None,
+        token_limit: TokenLimit | None = None,
+        cost_budget: CostBudget | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(
@@ -69,7 +80,7 @@ class Consumer(GatewayEntity):
             name=name,
             type_name="consumer",
             model=ConsumerModel,
-            props={"groups": [g.ref for g in groups]},
+            props={"groups": [g.ref for g in groups], **limit_props(rate_limit, token_limit, cost_budget)},
         )
         self.key_resource = None
         if with_key:

@@ -23,6 +23,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from lockgate.gateway_runtime.mock_llm import (
     REPLY,
+    VECTOR,
     MockSettings,
     count_tokens,
     directed_failure,
@@ -148,6 +149,22 @@ def create_bedrock_app(settings: MockSettings) -> web.Application:
         await response.write_eof()
         return response
 
+    async def invoke(request: web.Request) -> web.Response:
+        """InvokeModel for Titan's and Cohere's embeddings models."""
+        body_bytes = await request.read()
+        problem = _signature_problem(request, body_bytes)
+        if problem is not None:
+            return web.json_response({"message": problem}, status=403)
+        body, model = orjson.loads(body_bytes), request.match_info["model"]
+        if model.startswith("cohere.embed") and isinstance(body.get("texts"), list) and body.get("input_type"):
+            return web.json_response(
+                {"id": "mock", "embeddings": [VECTOR for _ in body["texts"]], "texts": body["texts"]}
+            )
+        if model.startswith("amazon.titan-embed") and isinstance(body.get("inputText"), str):
+            return web.json_response({"embedding": VECTOR, "inputTextTokenCount": count_tokens(body["inputText"])})
+        return _error(400, f"Malformed input request for {model}: {sorted(body)}")
+
     app = web.Application()
+    app.router.add_post("/model/{model}/invoke", invoke)
     app.router.add_post("/model/{model}/{action:converse|converse-stream}", converse)
     return app

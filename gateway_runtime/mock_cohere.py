@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 from lockgate.gateway_runtime.mock_llm import (
     REPLY,
+    VECTOR,
     MockSettings,
     count_tokens,
     directed_failure,
@@ -109,7 +110,21 @@ def create_cohere_app(settings: MockSettings) -> web.Application:
     async def models(_: web.Request) -> web.Response:
         return web.json_response({"models": [{"name": "mock-command-1", "endpoints": ["chat"]}]})
 
+    async def embed(request: web.Request) -> web.Response:
+        if settings.api_key and request.headers.get("Authorization") != f"Bearer {settings.api_key}":
+            return _error(401, "invalid api token")
+        body = orjson.loads(await request.read())
+        texts = body.get("texts") if isinstance(body, dict) else None
+        if not isinstance(texts, list) or not texts or body.get("input_type") is None:
+            return _error(400, "invalid request: texts and input_type are required")
+        if body.get("embedding_types") != ["float"]:
+            return _error(400, "the mock answers embedding_types ['float'] only")
+        meta = {"api_version": {"version": "2"}, "billed_units": {"input_tokens": sum(count_tokens(t) for t in texts)}}
+        vectors = {"float": [VECTOR for _ in texts]}
+        return web.json_response({"id": "mock-embed", "embeddings": vectors, "texts": texts, "meta": meta})
+
     app = web.Application()
+    app.router.add_post("/v2/embed", embed)
     app.router.add_post("/v2/chat", chat)
     app.router.add_get("/v1/models", models)
     return app

@@ -1,5 +1,6 @@
 """`lockgate mock-llm --provider gemini`: a local upstream that speaks the Gemini API's generateContent (see
-data/providers/gemini.py for the pages it follows), streamed (`alt=sse`) or not, with Gemini's usage and errors.
+data/providers/gemini.py for the pages it follows), streamed (`alt=sse`) or not, with Gemini's usage and errors,
+and batchEmbedContents (answered without usage metadata, as the API documents it).
 
 The directives of mock_llm.py apply (status, sleep, text-status, invalid-json, break-stream), plus:
   mock:cached=N        report N of the prompt's tokens as cached content
@@ -17,6 +18,7 @@ import orjson
 from aiohttp import web
 from lockgate.gateway_runtime.mock_llm import (
     REPLY,
+    VECTOR,
     MockSettings,
     count_tokens,
     directed_failure,
@@ -56,10 +58,24 @@ def _problem(body: object) -> str | None:
     return None
 
 
+def _embeddings(model: str, body: object) -> web.Response:
+    requests = body.get("requests") if isinstance(body, dict) else None
+    if not isinstance(requests, list) or not requests:
+        return _error(400, "* BatchEmbedContentsRequest.requests: requests is not specified")
+    for index, one in enumerate(requests):
+        if (
+            not isinstance(one, dict)
+            or one.get("model") != f"models/{model}"
+            or not _text((one.get("content") or {}).get("parts"))
+        ):
+            return _error(400, f"* BatchEmbedContentsRequest.requests[{index}]: model or content.parts is wrong")
+    return web.json_response({"embeddings": [{"values": VECTOR} for _ in requests]})
+
+
 def create_gemini_app(settings: MockSettings) -> web.Application:
     async def generate(request: web.Request) -> web.StreamResponse:
         model, _, action = request.match_info["call"].partition(":")
-        if action not in ("generateContent", "streamGenerateContent"):
+        if action not in ("generateContent", "streamGenerateContent", "batchEmbedContents"):
             return _error(404, f"Method {action!r} not found.")
         if settings.api_key and request.headers.get("x-goog-api-key") != settings.api_key:
             return _error(400, "API key not valid. Please pass a valid API key.", "API_KEY_INVALID")
@@ -67,6 +83,8 @@ def create_gemini_app(settings: MockSettings) -> web.Application:
             body = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
             return _error(400, "Invalid JSON payload received.")
+        if action == "batchEmbedContents":
+            return _embeddings(model, body)
         problem = _problem(body)
         if problem is not None:
             return _error(400, problem)

@@ -28,6 +28,7 @@ from aiohttp import web
 from lockgate.sdk import Health
 
 REPLY = "Hello from the lockgate mock LLM. This reply is split into chunks to exercise streaming."
+VECTOR = [0.25, -0.5, 0.125]  # every embedding the mocks answer
 _DIRECTIVE = re.compile(r"mock:([a-z-]+)(?:=(\d+))?")
 
 
@@ -244,7 +245,7 @@ def _openai_app(settings: MockSettings) -> web.Application:
         if not texts:
             return _invalid("'input' is required.", "input")
         prompt = sum(count_tokens(t) if isinstance(t, str) else len(t) for t in texts)
-        data = [{"object": "embedding", "index": i, "embedding": [0.25, -0.5, 0.125]} for i in range(len(texts))]
+        data = [{"object": "embedding", "index": i, "embedding": VECTOR} for i in range(len(texts))]
         model = request.match_info.get("deployment") or str(body.get("model"))
         usage = {"prompt_tokens": prompt, "total_tokens": prompt}
         return web.json_response({"object": "list", "data": data, "model": model, "usage": usage})

@@ -10,7 +10,7 @@ the owner's consumers missing from the batch; `dry_run` only says what would cha
 from __future__ import annotations
 
 from lockgate.sdk._base import Name, Owner, StrictModel
-from lockgate.sdk.entities import Expiry, GroupNames
+from lockgate.sdk.entities import Expiry, GroupNames, OwnCostBudget, OwnRateLimit, OwnTokenLimit
 from pydantic import Field, model_validator
 
 MAX_BATCH_ROWS = 1_000_000
@@ -37,6 +37,9 @@ class ConsumerRow(StrictModel):
     keys: list[KeyRow] = Field(
         default=[], max_length=MAX_KEYS_PER_CONSUMER, description="All of its keys, names not repeated."
     )
+    rate_limit: OwnRateLimit = None
+    token_limit: OwnTokenLimit = None
+    cost_budget: OwnCostBudget = None
     delete: bool = Field(default=False, description="Delete the consumer and its keys.")
 
 

@@ -308,6 +308,13 @@ def _unique_groups(groups: list[str]) -> list[str]:
 GroupNames = Annotated[list[Name], AfterValidator(_unique_groups)]
 
 
+# A consumer's own limits (on Consumer and on batch rows): each one set replaces, for this consumer, all of its
+# groups' limits of that kind, as a Kong plugin on a consumer overrides the same plugin on its consumer group.
+OwnRateLimit = Annotated[RateLimit | None, Field(description="Its own request limit, instead of its groups'.")]
+OwnTokenLimit = Annotated[TokenLimit | None, Field(description="Its own token limits, instead of its groups'.")]
+OwnCostBudget = Annotated[CostBudget | None, Field(description="Its own cost budget, instead of its groups'.")]
+
+
 class Consumer(StrictModel):
     """Someone who calls the gateway: a customer, an app or a team."""
 
@@ -317,6 +324,9 @@ class Consumer(StrictModel):
         description="Names of the consumer groups this consumer belongs to, none repeated.",
         json_schema_extra={"uniqueItems": True},
     )
+    rate_limit: OwnRateLimit = None
+    token_limit: OwnTokenLimit = None
+    cost_budget: OwnCostBudget = None
 
 
 class ApiKey(StrictModel):

@@ -123,7 +123,13 @@ def _plan_row(
     for at, group in enumerate(row.groups):
         if state.get("consumer_groups", group) is None:
             refuse(("groups", at), f"consumer group {group!r} does not exist; create it first or fix the name")
-    spec = Consumer(name=row.name, groups=row.groups)
+    spec = Consumer(
+        name=row.name,
+        groups=row.groups,
+        rate_limit=row.rate_limit,
+        token_limit=row.token_limit,
+        cost_budget=row.cost_budget,
+    )
     changed = current is None or current.spec != spec or current.owner != owner
     if changed:
         plan.change.put("consumers", _entity(current, spec, owner, now))

@@ -138,7 +138,7 @@ class ControlPlane:
                 for kind, name in self.state.referrers("consumers", consumer.name)
                 if kind == "api_keys" and (key := cast(ApiKey, self.get("api_keys", name).spec))
             ]
-            rows.append(ConsumerRow(name=consumer.name, groups=consumer.groups, keys=keys))
+            rows.append(ConsumerRow(**consumer.model_dump(exclude_defaults=True), keys=keys))
         return rows
 
     # -- changes: checked and stored off the event loop, one at a time -------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from lockgate.gateway_runtime.data.identities import KeyDelta, KeyEntry
+from lockgate.gateway_runtime.data.identities import KeyDelta, KeyEntry, OwnLimits
 from lockgate.sdk import ApiKey, Consumer, ConsumerGroup, GatewayConfig, GatewaySettings, LlmUpstream, Route
 from lockgate.sdk.config import ENTITY_KINDS, EntityKind
 from lockgate.sdk.entities import expiry_time
@@ -190,11 +190,12 @@ class State:
         owner = self.entities["consumers"].get(consumer)
         if owner is None:
             return
-        groups = tuple(cast(Consumer, owner.spec).groups)
+        spec = cast(Consumer, owner.spec)
+        groups, own = tuple(spec.groups), OwnLimits.of(spec)
         for kind, name in self._referrers.get(("consumers", consumer), ()):
             if kind == "api_keys":
                 key = cast(ApiKey, self.entities["api_keys"][name].spec)
-                yield KeyEntry(bytes.fromhex(key.key_sha256), consumer, groups, expiry_time(key.expires_at))
+                yield KeyEntry(bytes.fromhex(key.key_sha256), consumer, groups, expiry_time(key.expires_at), own)
 
     def _add(self, kind: EntityKind, entity: Entity) -> None:
         self.entities[kind][entity.spec.name] = entity

@@ -25,6 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from lockgate.gateway_runtime.data.limits import whose
+from lockgate.sdk import CostBudget, TokenLimit
+
 log = logging.getLogger("lockgate.budgets")
 SLOTS = 1 << 16
 BUDGETS_FILE = "budgets.shm"
@@ -56,6 +59,16 @@ class Budget:
         return f"${self.amount / 1_000_000:,.2f} per {period}"
 
 
+def token_budgets(group: str, limit: TokenLimit | None) -> tuple[Budget, ...]:
+    return tuple(Budget(group, "tokens", tokens, window) for tokens, window in limit.windows()) if limit else ()
+
+
+def cost_budget(group: str, budget: CostBudget | None) -> Budget | None:
+    if budget is None:
+        return None
+    return Budget(group, "cost", round(budget.usd * 1_000_000), 86_400 if budget.per == "day" else MONTH)
+
+
 @dataclass(frozen=True, slots=True)
 class Hold:
     """One admitted reservation, to settle."""
@@ -84,7 +97,7 @@ class Refusal:
         else:
             state = f"${self.used / 1e6:,.4f} used or reserved, this request would cost about ${self.needed / 1e6:,.4f}"
         return (
-            f"{what} reached for consumer '{consumer}': {self.budget.describe()} (group '{self.budget.group}'); "
+            f"{what} reached for consumer '{consumer}': {self.budget.describe()} ({whose(self.budget.group)}); "
             f"{state}. It resets in {self.reset_s}s."
         )
 

@@ -23,9 +23,11 @@ def _chars(content: object) -> int:
 
 
 def prompt_tokens(body: dict[str, Any]) -> int:
-    """Of a chat (or Messages) request: its messages' and system prompt's text."""
+    """Of a chat (or Messages) request: its messages' and system prompt's text; of an embeddings request, its input."""
     messages = body.get("messages")
     chars = sum(_chars(m.get("content")) for m in messages if isinstance(m, dict)) if isinstance(messages, list) else 0
+    given = body.get("input")
+    chars += sum(len(t) for t in given if isinstance(t, str)) if isinstance(given, list) else _chars(given)
     return max(1, -(-(chars + _chars(body.get("system"))) // CHARS_PER_TOKEN))
 
 

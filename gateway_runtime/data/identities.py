@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lockgate.gateway_runtime.data.budgets import Budget
-from lockgate.gateway_runtime.data.limits import Limit
+from lockgate.gateway_runtime.data.budgets import Budget, cost_budget, token_budgets
+from lockgate.gateway_runtime.data.limits import OWN, Limit
+from lockgate.sdk import Consumer
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,42 @@ class Identity:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnLimits:
+    """A consumer's own limits: each kind it sets replaces all of its groups' limits of that kind."""
+
+    requests: Limit | None
+    tokens: tuple[Budget, ...]  # empty: its groups'
+    cost: Budget | None
+
+    @classmethod
+    def of(cls, consumer: Consumer) -> OwnLimits | None:
+        rate = consumer.rate_limit
+        own = cls(
+            Limit(OWN, rate.requests, rate.window_s) if rate else None,
+            token_budgets(OWN, consumer.token_limit),
+            cost_budget(OWN, consumer.cost_budget),
+        )
+        return own if own.requests or own.tokens or own.cost else None
+
+    def to_json(self) -> list[Any]:
+        requests, cost = self.requests, self.cost
+        return [
+            [requests.requests, requests.window_s] if requests else None,
+            [[b.amount, b.window_s] for b in self.tokens],
+            [cost.amount, cost.window_s] if cost else None,
+        ]
+
+    @classmethod
+    def from_json(cls, raw: list[Any]) -> OwnLimits:
+        requests, tokens, cost = raw
+        return cls(
+            Limit(OWN, *requests) if requests else None,
+            tuple(Budget(OWN, "tokens", *b) for b in tokens),
+            Budget(OWN, "cost", *cost) if cost else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class KeyEntry:
     """One key as a delta carries it: enough to serve it without the rest of the config."""
 
@@ -33,14 +70,18 @@ class KeyEntry:
     consumer: str
     groups: tuple[str, ...]
     expires_at: float | None = None  # Unix time
+    own: OwnLimits | None = None
 
     def to_json(self) -> list[Any]:
-        return [self.digest.hex(), self.consumer, list(self.groups), self.expires_at]
+        head = [self.digest.hex(), self.consumer, list(self.groups), self.expires_at]
+        return head if self.own is None else [*head, self.own.to_json()]
 
     @classmethod
     def from_json(cls, raw: list[Any]) -> KeyEntry:
-        digest, consumer, groups, expires_at = raw
-        return cls(bytes.fromhex(digest), consumer, tuple(groups), expires_at)
+        digest, consumer, groups, expires_at, *own = raw
+        return cls(
+            bytes.fromhex(digest), consumer, tuple(groups), expires_at, OwnLimits.from_json(own[0]) if own else None
+        )
 
 
 @dataclass(slots=True)
@@ -84,17 +125,22 @@ class KeyTable:
         identity: Identity | None = None
         for entry in entries:
             if identity is None or last != (entry.consumer, entry.groups):  # a consumer's keys share one Identity
-                identity, last = self._identity(entry.consumer, entry.groups), (entry.consumer, entry.groups)
+                identity, last = self._identity(entry.consumer, entry.groups, entry.own), (entry.consumer, entry.groups)
             self.by_digest[entry.digest] = identity
             if entry.expires_at is None:
                 self.expiry.pop(entry.digest, None)
             else:
                 self.expiry[entry.digest] = entry.expires_at
 
-    def _identity(self, consumer: str, groups: tuple[str, ...]) -> Identity:
+    def _identity(self, consumer: str, groups: tuple[str, ...], own: OwnLimits | None) -> Identity:
         shared = self._groups.get(groups)
         if shared is None:
             limits = tuple(self._group_limits[g] for g in groups if g in self._group_limits)
             budgets = tuple(b for g in groups for b in self._group_budgets.get(g, ()))
             shared = self._groups[groups] = (frozenset(groups), limits, budgets)
-        return Identity(consumer, *shared)
+        if own is None:
+            return Identity(consumer, *shared)
+        members, limits, budgets = shared
+        tokens = own.tokens or tuple(b for b in budgets if b.kind == "tokens")
+        cost = (own.cost,) if own.cost else tuple(b for b in budgets if b.kind == "cost")
+        return Identity(consumer, members, (own.requests,) if own.requests else limits, tokens + cost)

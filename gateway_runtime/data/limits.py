@@ -7,10 +7,16 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+OWN = ""  # the group of a consumer's own limits and budgets
+
+
+def whose(group: str) -> str:
+    return f"group '{group}'" if group != OWN else "its own limit"
+
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    group: str
+    group: str  # OWN: the consumer's own
     requests: int
     window_s: int
 

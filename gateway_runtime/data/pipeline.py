@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from lockgate.gateway_runtime.data.identities import Identity
-from lockgate.gateway_runtime.data.limits import Limiter
+from lockgate.gateway_runtime.data.limits import Limiter, whose
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
 
 
@@ -92,7 +92,7 @@ def rate_limit(limiter: Limiter, access: Access) -> Reject | None:
             return Reject(
                 429,
                 f"Rate limit reached for consumer '{access.consumer.name}': {limit.requests} requests per "
-                f"{limit.window_s}s (group '{limit.group}'). Retry after {verdict.retry_after_s}s.",
+                f"{limit.window_s}s ({whose(limit.group)}). Retry after {verdict.retry_after_s}s.",
                 "rate_limit_exceeded",
                 {**access.response_headers, "Retry-After": str(verdict.retry_after_s)},
             )

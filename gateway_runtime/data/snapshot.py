@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lockgate.gateway_runtime.data.budgets import MONTH, Budget
-from lockgate.gateway_runtime.data.identities import KeyEntry, KeyTable
+from lockgate.gateway_runtime.data.budgets import Budget, cost_budget, token_budgets
+from lockgate.gateway_runtime.data.identities import KeyEntry, KeyTable, OwnLimits
 from lockgate.gateway_runtime.data.limits import Limit
 from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.router import Router
@@ -75,12 +75,8 @@ def secret_refs(spec: LlmUpstream) -> list[tuple[tuple[str, ...], str]]:
 
 def group_budgets(group: ConsumerGroup) -> tuple[Budget, ...]:
     """A group's token limits and cost budget, as each of its consumers' budgets."""
-    windows = group.token_limit.windows() if group.token_limit else []
-    budgets = [Budget(group.name, "tokens", tokens, window) for tokens, window in windows]
-    if group.cost_budget is not None:
-        window = 86_400 if group.cost_budget.per == "day" else MONTH
-        budgets.append(Budget(group.name, "cost", round(group.cost_budget.usd * 1_000_000), window))
-    return tuple(budgets)
+    cost = cost_budget(group.name, group.cost_budget)
+    return token_budgets(group.name, group.token_limit) + ((cost,) if cost else ())
 
 
 def compile_snapshot(
@@ -115,10 +111,11 @@ def compile_snapshot(
         if g.rate_limit is not None
     }
     if keys is None:
-        groups = {c.name: tuple(c.groups) for c in config.consumers}
+        consumers = {c.name: (tuple(c.groups), OwnLimits.of(c)) for c in config.consumers}
         keys = (
-            KeyEntry(bytes.fromhex(k.key_sha256), k.consumer, groups[k.consumer], expiry_time(k.expires_at))
+            KeyEntry(bytes.fromhex(k.key_sha256), k.consumer, groups, expiry_time(k.expires_at), own)
             for k in sorted(config.api_keys, key=lambda k: k.consumer)  # a consumer's keys in a row share an Identity
+            for groups, own in (consumers[k.consumer],)
         )
     table = KeyTable(group_limits, {g.name: group_budgets(g) for g in config.consumer_groups})
     table.put(keys)

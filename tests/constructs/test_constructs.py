@@ -273,16 +273,20 @@ def test_a_route_maps_model_aliases_to_upstreams_by_reference() -> None:
     assert alias["upstream"].startswith("${lockgate_llm_upstream.claude_") and alias["upstream"].endswith(".name}")
 
 
-def test_token_limits_and_cost_budgets_of_a_group() -> None:
-    from lockgate.constructs import ConsumerGroup, CostBudget, Gateway, TokenLimit
+def test_token_limits_and_cost_budgets_of_a_group_and_a_consumer() -> None:
+    from lockgate.constructs import ConsumerGroup, CostBudget, Gateway, RateLimit, TokenLimit
 
     stack = TerraformStack(App(), "limits")
     gateway = Gateway(stack, "gw")
     ConsumerGroup(
         stack, "gold", gateway=gateway, token_limit=TokenLimit(per_minute=10_000), cost_budget=CostBudget(usd=50)
-    )
-    group = next(iter(json.loads(Synth.synth(stack))["resource"]["lockgate_consumer_group"].values()))
+    ).add_consumer("vip", token_limit=TokenLimit(per_day=5_000_000), rate_limit=RateLimit.per_minute(600))
+    resources = json.loads(Synth.synth(stack))["resource"]
+    group = next(iter(resources["lockgate_consumer_group"].values()))
     assert group["token_limit"] == {"per_minute": 10_000} and group["cost_budget"] == {"usd": 50.0, "per": "month"}
+    vip = next(iter(resources["lockgate_consumer"].values()))
+    assert vip["token_limit"] == {"per_day": 5_000_000} and vip["rate_limit"] == {"requests": 600, "window_s": 60}
+    assert "cost_budget" not in vip, "its own limits only where set: the group's cost budget applies"
     with pytest.raises(ConstructValidationError, match=r"TokenLimit.*set per_minute, per_hour or per_day"):
         TokenLimit()
     with pytest.raises(ConstructValidationError, match=r"CostBudget.per: .*'day' or 'month'"):

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from lockgate.gateway_runtime.mock_llm import REPLY
+from lockgate.gateway_runtime.mock_llm import REPLY, VECTOR
 from lockgate.sdk import (
     AnthropicSettings,
     ApiKeyCreate,
@@ -452,7 +452,7 @@ def test_embeddings_relayed_to_openai_and_azure_upstreams(start_gateway: Callabl
         admin.routes.create(Route(name="claude", paths=["/claude/v1"], upstream="claude", policies=policies))
     time.sleep(0.5)
     vectors = client.embeddings.create(model="text-embedding-3-small", input=["hello world", "hi"])
-    assert [d.embedding for d in vectors.data] == [[0.25, -0.5, 0.125]] * 2 and vectors.usage.prompt_tokens == 3
+    assert [d.embedding for d in vectors.data] == [VECTOR] * 2 and vectors.usage.prompt_tokens == 3
     azure = openai.OpenAI(base_url=f"{gateway.proxy_url}/az/v1", api_key=client.api_key, max_retries=0)
     assert azure.embeddings.create(model="x", input="hello").model == "embed-prod"
     claude = openai.OpenAI(base_url=f"{gateway.proxy_url}/claude/v1", api_key=client.api_key, max_retries=0)
@@ -467,3 +467,57 @@ def test_embeddings_relayed_to_openai_and_azure_upstreams(start_gateway: Callabl
         ("text-embedding-3-small", 3, 0)
     ]
     assert usage.recent[0].cost_micros == 0, "3 tokens at $0.02 per million round to 0 micro-USD"
+
+
+def test_embeddings_translated_to_gemini_cohere_and_bedrock(
+    start_gateway: Callable, start_mock: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lockgate.gateway_runtime import mock_bedrock
+
+    monkeypatch.setenv("TEST_AWS_KEY_ID", mock_bedrock.ACCESS_KEY_ID)
+    monkeypatch.setenv("TEST_AWS_SECRET", mock_bedrock.SECRET_ACCESS_KEY)
+    gateway = start_gateway()
+    gemini_mock = start_mock("--provider", "gemini").removesuffix("/v1") + "/v1beta"
+    client = serve(gateway, LlmUpstream(name="gemini", type="gemini", base_url=gemini_mock))
+    with gateway.admin() as admin:
+        cohere_mock = start_mock("--provider", "cohere").removesuffix("/v1") + "/v2"
+        admin.upstreams.create(LlmUpstream(name="cohere", type="cohere", base_url=cohere_mock))
+        bedrock = BedrockSettings(
+            region="us-east-1", access_key_id="env:TEST_AWS_KEY_ID", secret_access_key="env:TEST_AWS_SECRET"
+        )
+        bedrock_mock = start_mock("--provider", "bedrock").removesuffix("/v1")
+        admin.upstreams.create(LlmUpstream(name="bedrock", type="bedrock", base_url=bedrock_mock, bedrock=bedrock))
+        policies = RoutePolicies(key_auth=KeyAuth(), usage=UsageAccounting())
+        for name in ("cohere", "bedrock"):
+            admin.routes.create(Route(name=name, paths=[f"/{name}/v1"], upstream=name, policies=policies))
+    time.sleep(0.5)
+
+    def embed(route: str, model: str, given: str | list[str]) -> Any:
+        via = openai.OpenAI(base_url=f"{gateway.proxy_url}/{route}", api_key=client.api_key, max_retries=0)
+        return via.embeddings.create(model=model, input=given)
+
+    both = ["hello world", "hi"]  # the mocks count 2 + 1 tokens
+    for route, model, prompt in (
+        ("v1", "gemini-embedding-001", 0),  # Gemini counts nothing: the answer says so, the record is estimated
+        ("cohere/v1", "embed-v4.0", 3),
+        ("bedrock/v1", "cohere.embed-english-v3", 0),  # nor does Cohere Embed on Bedrock
+    ):
+        vectors = embed(route, model, both)
+        assert [d.embedding for d in vectors.data] == [VECTOR] * 2 and vectors.model == model
+        assert vectors.usage.prompt_tokens == prompt
+    titan = embed("bedrock/v1", "amazon.titan-embed-text-v2:0", "hello world")
+    assert titan.data[0].embedding == VECTOR and titan.usage.prompt_tokens == 2
+    with pytest.raises(openai.BadRequestError) as one_by_one:
+        embed("bedrock/v1", "amazon.titan-embed-text-v2:0", both)
+    assert one_by_one.value.param == "input" and "one input a request" in one_by_one.value.message
+    with pytest.raises(openai.BadRequestError) as tokens:
+        embed("cohere/v1", "embed-v4.0", [[1, 2, 3]])  # type: ignore[list-item]
+    assert tokens.value.param == "input[0]"
+
+    usage = recorded(gateway, 4)
+    assert [(r.model, r.prompt_tokens, r.completion_tokens, r.estimated) for r in usage.recent] == [
+        ("gemini-embedding-001", 4, 0, True),
+        ("embed-v4.0", 3, 0, False),
+        ("cohere.embed-english-v3", 4, 0, True),
+        ("amazon.titan-embed-text-v2:0", 2, 0, False),
+    ], "the provider's count where it gives one, else the gateway's estimate (13 characters, 4 a token), marked"

@@ -118,3 +118,41 @@ def test_one_token_limit_across_workers_under_concurrency(start_gateway: Callabl
     # each answer is charged 18 and reserved 51: whatever the interleaving, what both workers admitted fits 1,000
     assert answered * 18 <= 1000, f"{answered} answered: the two workers each allowed the whole limit"
     assert answered >= (1000 - 16 * 51) // 18, "refused only when the limit (with what is in flight) was reached"
+
+
+def _answered_until_refused(client: openai.OpenAI, most: int) -> tuple[int, openai.RateLimitError | None]:
+    for answered in range(most):
+        try:
+            client.chat.completions.create(model="m", messages=HI, max_tokens=50)
+        except openai.RateLimitError as refused:
+            return answered, refused
+    return most, None
+
+
+def test_a_consumers_own_limits_override_its_groups_across_workers(start_gateway: Callable, mock_llm: str) -> None:
+    """Own limits come in a batch row, travel to the workers with the consumer's keys, and go with its next row."""
+    gateway = start_gateway(workers=2)
+    key = metered(gateway, mock_llm, ConsumerGroup(name="metered", token_limit=TokenLimit(per_day=1000)))
+    own = {"token_limit": {"per_day": 100}, "rate_limit": {"requests": 50, "window_s": 86_400}}
+    with gateway.admin() as admin:
+        result = admin.consumers.apply(
+            [{"name": "bob", "groups": ["metered"], "keys": [{"name": "bob-key"}], **own}], owner="pipeline:crm"
+        )
+        assert admin.consumers.export("pipeline:crm")[0].token_limit == TokenLimit(per_day=100)
+    bob = openai.OpenAI(base_url=f"{gateway.proxy_url}/v1", api_key=result.keys[0].key, max_retries=0)
+    alice = openai.OpenAI(base_url=f"{gateway.proxy_url}/v1", api_key=key, max_retries=0)
+    time.sleep(1)  # the workers pick the new keys up
+
+    answered, refused = _answered_until_refused(bob, 20)
+    assert answered == 3 and refused is not None, "18 x 3 + 51 passes bob's own 100 a day, not the group's 1,000"
+    assert "100 tokens per day (its own limit)" in refused.message
+    assert refused.response.headers["x-ratelimit-limit-requests"] == "50", "and his own request limit"
+    assert _answered_until_refused(alice, 5) == (5, None), "the group's limit for alice, untouched"
+
+    with gateway.admin() as admin:  # the override dropped: bob is back on the group's limit
+        admin.consumers.apply(
+            [{"name": "bob", "groups": ["metered"], "keys": [{"name": "bob-key"}]}], owner="pipeline:crm"
+        )
+    time.sleep(1)
+    answered, refused = _answered_until_refused(bob, 5)
+    assert answered == 5, f"refused after {answered}: {refused}"

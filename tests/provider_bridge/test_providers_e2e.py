@@ -93,6 +93,7 @@ resource "lockgate_consumer" "alice" {
   gateway = lockgate_gateway.gw.id
   name    = "alice"
   groups  = [lockgate_consumer_group.metered.name]
+  token_limit { per_day = 500000 }
 }
 resource "lockgate_api_key" "alice" {
   gateway  = lockgate_gateway.gw.id
@@ -118,6 +119,7 @@ def test_anthropic_and_azure_upstreams_from_terraform(project: Callable) -> None
     token = Path(str(endpoint["admin_token_ref"]).removeprefix("file:")).read_text()
     with AdminClient(str(endpoint["admin_url"]), token) as admin:
         prices = admin.settings().prices
+        assert admin.consumers.get("alice").token_limit.per_day == 500_000, "a consumer's own limit, typed"
     assert [(price.model, price.input, price.cached_input) for price in prices] == [
         ("gpt-4o-prod", 2.5, None),
         ("claude-x", 3.0, 0.3),

@@ -1,5 +1,6 @@
-"""OpenAI's embeddings API for clients (`POST .../embeddings`), relayed to the upstreams that have it: OpenAI's and
-every compatible server's, Azure OpenAI's deployments. Others answer 400, naming why.
+"""OpenAI's embeddings API for clients (`POST .../embeddings`): relayed to OpenAI's and every compatible server's,
+Azure OpenAI's deployments; translated to Gemini's, Cohere's and Bedrock's own (providers/embeddings.py). Anthropic
+has none: 400, naming why.
 
 Wire format: https://platform.openai.com/docs/api-reference/embeddings (`model`, `input`: a string, an array of
 strings or of token arrays; the answer's `data[].embedding` and `usage.prompt_tokens`, `usage.total_tokens`).
@@ -36,6 +37,7 @@ class OpenAiEmbeddings(OpenAiChat):
 
     def unified(self, body: dict[str, Any]) -> dict[str, Any]:
         raise TranslationError(
-            "This route's upstream has no embeddings API: the gateway relays embeddings to openai and azure upstreams.",
+            "This route's upstream has no embeddings API (Anthropic has none): send embeddings to a route whose "
+            "upstream is openai, azure, gemini, cohere or bedrock.",
             "model",
         )

@@ -12,6 +12,11 @@ https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStre
 https://docs.aws.amazon.com/transcribe/latest/dg/streaming-setting-up.html#streaming-event-stream (decoded by
 botocore's EventStreamBuffer), signing https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html and
 errors https://docs.aws.amazon.com/bedrock/latest/APIReference/CommonErrors.html (`{"message": ...}`).
+Embeddings by InvokeModel (POST `/model/{modelId}/invoke`, the model's own body): Amazon Titan's
+https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-embed-text.html (one `inputText`,
+`dimensions`; the answer's `embedding` and `inputTextTokenCount`) and Cohere Embed's
+https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-embed.html (`texts`, `input_type`; the
+answer's `embeddings`, no token count: the record is the gateway's estimate).
 
 As for Anthropic's models, `inputTokens` leaves the cache out: OpenAI's `prompt_tokens` is `inputTokens` plus both
 cache counts, `cached` is `cacheReadInputTokens`.
@@ -37,6 +42,7 @@ from lockgate.gateway_runtime.data.providers.base import (
     credentials_rejected,
     unreadable_error,
 )
+from lockgate.gateway_runtime.data.providers.embeddings import EmbeddingsTranslator, vectors_of
 from lockgate.gateway_runtime.data.providers.translate import (
     StreamTranslator,
     calls,
@@ -222,6 +228,31 @@ class ConverseStream(StreamTranslator):
         return b""  # contentBlockStop, and event types added later
 
 
+class BedrockEmbeddings(EmbeddingsTranslator):
+    """Titan's text embeddings (one input a request), or Cohere Embed's (`cohere.` models) on Bedrock."""
+
+    _provider: BedrockProvider
+
+    def call(self, texts: list[str], model: str, dimensions: int | None) -> UpstreamCall:
+        body: dict[str, Any]
+        if model.startswith("cohere."):
+            body = {"texts": texts, "input_type": "search_document"}
+        elif len(texts) > 1:
+            message = f"Bedrock's Titan embeddings take one input a request, got {len(texts)}: send them one by one."
+            raise TranslationError(message, "input")
+        else:
+            body = {"inputText": texts[0], **({"dimensions": dimensions} if dimensions else {})}
+        return self._provider.invoke(model, body)
+
+    def read(self, answer: dict[str, Any]) -> tuple[list[list[float]], Tokens] | None:
+        if "embedding" in answer:  # Titan
+            vectors = vectors_of([answer["embedding"]])
+            prompt = count(answer, "inputTextTokenCount", self._provider.name)
+            return (vectors, Tokens(prompt, 0, prompt)) if vectors else None
+        vectors = vectors_of(answer.get("embeddings"))
+        return (vectors, NO_TOKENS) if vectors else None
+
+
 class BedrockProvider:
     relay = False
     stream_type = "application/vnd.amazon.eventstream"
@@ -238,6 +269,7 @@ class BedrockProvider:
                 secrets.get("bedrock.session_token"),
             )
         self._models_url = f"https://bedrock.{self._region}.amazonaws.com/foundation-models"
+        self._embeddings = BedrockEmbeddings(self)
 
     def _signed(self, method: str, url: str, payload: bytes | None, service: str = "bedrock") -> UpstreamCall:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -274,8 +306,11 @@ class BedrockProvider:
     def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> ConverseStream:
         return ConverseStream(self.name, model, include_usage)
 
-    def native(self, api: str) -> None:
-        return None
+    def invoke(self, model: str, body: dict[str, Any]) -> UpstreamCall:
+        return self._signed("POST", f"{self._base}/model/{quote(model, safe='')}/invoke", orjson.dumps(body))
+
+    def native(self, api: str) -> BedrockEmbeddings | None:
+        return self._embeddings if api == "openai-embeddings" else None
 
     def models_call(self) -> UpstreamCall:
         return self._signed("GET", self._models_url, None)

@@ -7,7 +7,9 @@ much as OpenAI's; `tools` as OpenAI's functions; `tool_choice` REQUIRED/NONE; `p
 MAX_TOKENS, TOOL_CALL or ERROR; `usage.billed_units` and `usage.tokens`, `usage.cached_tokens`), its stream
 https://docs.cohere.com/reference/chat-stream (`message-start`, `content-delta`, `tool-call-start`,
 `tool-call-delta`, `message-end` with the finish reason and the usage) and its errors
-https://docs.cohere.com/reference/errors (`{"message": ...}` with the HTTP status).
+https://docs.cohere.com/reference/errors (`{"message": ...}` with the HTTP status). Embeddings:
+https://docs.cohere.com/reference/embed (POST `{base}/embed` with `texts`, `input_type` (search_document here),
+`embedding_types: ["float"]`, `output_dimension`; the answer's `embeddings.float` and `meta.billed_units`).
 
 Usage is what Cohere bills: `billed_units` (it leaves out the tokens Cohere adds itself), `tokens` where a count
 is not billed.
@@ -27,6 +29,7 @@ from lockgate.gateway_runtime.data.providers.base import (
     credentials_rejected,
     unreadable_error,
 )
+from lockgate.gateway_runtime.data.providers.embeddings import EmbeddingsTranslator, vectors_of
 from lockgate.gateway_runtime.data.providers.translate import (
     StreamTranslator,
     chat_completion,
@@ -142,6 +145,22 @@ class CohereStream(StreamTranslator):
         return self._chunks.delta({}, _finish(reason) or "stop") + self._end()
 
 
+class CohereEmbeddings(EmbeddingsTranslator):
+    _provider: CohereProvider
+
+    def call(self, texts: list[str], model: str, dimensions: int | None) -> UpstreamCall:
+        body: dict[str, Any] = {"model": model, "texts": texts, "input_type": "search_document"}
+        body |= {"embedding_types": ["float"], **({"output_dimension": dimensions} if dimensions else {})}
+        return UpstreamCall(self._provider.embed_url, self._provider.headers, orjson.dumps(body))
+
+    def read(self, answer: dict[str, Any]) -> tuple[list[list[float]], Tokens] | None:
+        embeddings = answer.get("embeddings")
+        vectors = vectors_of(embeddings.get("float") if isinstance(embeddings, dict) else embeddings)
+        if vectors is None:
+            return None
+        return vectors, cohere_usage(answer.get("meta"), self._provider.name)
+
+
 class CohereProvider:
     relay = False
     stream_type = "text/event-stream"
@@ -153,6 +172,8 @@ class CohereProvider:
         if auth:
             self.headers["Authorization"] = f"Bearer {auth}"
         self._url, self._models_url = f"{spec.url}/chat", f"{spec.url.removesuffix('/v2')}/v1/models?page_size=1000"
+        self.embed_url = f"{spec.url}/embed"
+        self._embeddings = CohereEmbeddings(self)
 
     def chat_call(self, body: dict[str, Any], stream: bool) -> UpstreamCall:
         return UpstreamCall(self._url, self.headers, orjson.dumps(chat_request(body)))
@@ -175,8 +196,8 @@ class CohereProvider:
     def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> CohereStream:
         return CohereStream(self.name, model, include_usage)
 
-    def native(self, api: str) -> None:
-        return None
+    def native(self, api: str) -> CohereEmbeddings | None:
+        return self._embeddings if api == "openai-embeddings" else None
 
     def models_call(self) -> UpstreamCall:
         return UpstreamCall(self._models_url, self.headers)

@@ -8,6 +8,9 @@ does; the key in `x-goog-api-key`; `contents` of `user`/`model` turns with `part
 `promptTokenCount`, `candidatesTokenCount`, `cachedContentTokenCount`, `thoughtsTokenCount`), its errors
 https://ai.google.dev/gemini-api/docs/troubleshooting (`{"error": {"code", "message", "status"}}`; a bad key is
 a 400 INVALID_ARGUMENT with reason API_KEY_INVALID) and its model list https://ai.google.dev/api/models.
+Embeddings: https://ai.google.dev/api/embeddings (POST `{base}/models/{model}:batchEmbedContents` with `requests[]`
+of `{model, content: {parts: [{text}]}, outputDimensionality}`; the answer's `embeddings[].values`, and
+`usageMetadata.promptTokenCount` where the API sends it; otherwise the record is the gateway's estimate).
 
 OpenAI counts reasoning inside `completion_tokens`: here that is `candidatesTokenCount + thoughtsTokenCount`.
 """
@@ -27,6 +30,7 @@ from lockgate.gateway_runtime.data.providers.base import (
     credentials_rejected,
     unreadable_error,
 )
+from lockgate.gateway_runtime.data.providers.embeddings import EmbeddingsTranslator, vectors_of
 from lockgate.gateway_runtime.data.providers.translate import (
     StreamTranslator,
     calls,
@@ -207,6 +211,24 @@ class GeminiStream(StreamTranslator):
         return out
 
 
+class GeminiEmbeddings(EmbeddingsTranslator):
+    _provider: GeminiProvider
+
+    def call(self, texts: list[str], model: str, dimensions: int | None) -> UpstreamCall:
+        model = model.removeprefix("models/")
+        extra = {"outputDimensionality": dimensions} if dimensions else {}
+        requests = [{"model": f"models/{model}", "content": {"parts": [{"text": t}]}, **extra} for t in texts]
+        url = f"{self._provider.base}/models/{quote(model, safe='')}:batchEmbedContents"
+        return UpstreamCall(url, self._provider.headers, orjson.dumps({"requests": requests}))
+
+    def read(self, answer: dict[str, Any]) -> tuple[list[list[float]], Tokens] | None:
+        rows = answer.get("embeddings")
+        vectors = vectors_of([r.get("values") for r in rows if isinstance(r, dict)] if isinstance(rows, list) else None)
+        if vectors is None:
+            return None
+        return vectors, gemini_usage(answer.get("usageMetadata"), self._provider.name)
+
+
 class GeminiProvider:
     relay = False
     stream_type = "text/event-stream"
@@ -217,12 +239,13 @@ class GeminiProvider:
         self.headers = {"Content-Type": "application/json"}
         if auth:
             self.headers["x-goog-api-key"] = auth
-        self._base = spec.url
+        self.base = spec.url
+        self._embeddings = GeminiEmbeddings(self)
 
     def chat_call(self, body: dict[str, Any], stream: bool) -> UpstreamCall:
         model = quote(str(body["model"]).removeprefix("models/"), safe="")
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        url = f"{self._base}/models/{model}:{action}"
+        url = f"{self.base}/models/{model}:{action}"
         return UpstreamCall(url, self.headers, orjson.dumps(generate_request(body)))
 
     def completion(self, body: bytes, model: str) -> Completion | None:
@@ -240,11 +263,11 @@ class GeminiProvider:
     def stream_parser(self, model: str, include_usage: bool, hide_usage: bool) -> GeminiStream:
         return GeminiStream(self.name, model, include_usage)
 
-    def native(self, api: str) -> None:
-        return None
+    def native(self, api: str) -> GeminiEmbeddings | None:
+        return self._embeddings if api == "openai-embeddings" else None
 
     def models_call(self) -> UpstreamCall:
-        return UpstreamCall(f"{self._base}/models?pageSize=1000", self.headers)
+        return UpstreamCall(f"{self.base}/models?pageSize=1000", self.headers)
 
     def models(self, body: bytes) -> bytes | None:
         return model_list(body, "models", "name", "google", prefix="models/")
