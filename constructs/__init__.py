@@ -8,7 +8,8 @@ else:
     from lockgate.constructs.consumers import Consumer, ConsumerGroup, ConsumerSet
     from lockgate.constructs.errors import ConstructValidationError
     from lockgate.constructs.limits import CostBudget, ModelPrice, RateLimit, TokenLimit
-    from lockgate.constructs.route import Policy, Route
+    from lockgate.constructs.policies import Policy
+    from lockgate.constructs.route import Route
     from lockgate.constructs.runtime import DockerRuntime, Gateway, MockLlm, ProcessRuntime, RemoteGateway
     from lockgate.constructs.upstream import LlmUpstream
 

@@ -10,6 +10,7 @@ from typing import Any
 import cdktn
 from lockgate.constructs._resource import GatewayEntity, entity_name, lockgate_resource
 from lockgate.constructs.errors import ConstructValidationError
+from lockgate.constructs.policies import Policy, policy_props
 from lockgate.constructs.runtime import GatewayRef
 from lockgate.sdk import ApiKeyCreate, ConsumerRow, CostBudget, RateLimit, TokenLimit
 from lockgate.sdk import Consumer as ConsumerModel
@@ -44,9 +45,13 @@ class ConsumerGroup(GatewayEntity):
         rate_limit: RateLimit | None = None,
         token_limit: TokenLimit | None = None,
         cost_budget: CostBudget | None = None,
+        policies: Sequence[Policy] | None = None,
         name: str | None = None,
     ) -> None:
+        """`policies`: prompt policies for its consumers, over the route's and the gateway's
+        (`Policy.prompt_guard(enabled=False)`: no guard for this group)."""
         props = limit_props(rate_limit, token_limit, cost_budget)
+        props["policies"] = policy_props(f"{scope.node.path}/{id}", policies)
         super().__init__(
             scope, id, gateway=gateway, name=name, type_name="consumer_group", model=ConsumerGroupModel, props=props
         )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from lockgate.constructs._resource import add_remote_gateway, entity_name, lockgate_resource
 from lockgate.constructs.errors import validate
+from lockgate.constructs.policies import Policy, policy_props
 from lockgate.sdk import GatewayRuntime, GatewaySettings, MockLlmRuntime, ModelPrice
 from lockgate.sdk.runtime import RemoteGateway as RemoteGatewayModel
 
@@ -14,7 +15,7 @@ from constructs import Construct
 
 if TYPE_CHECKING:
     from lockgate.constructs.consumers import Consumer, ConsumerGroup
-    from lockgate.constructs.route import Policy, Route
+    from lockgate.constructs.route import Route
     from lockgate.constructs.upstream import LlmUpstream
 
 
@@ -132,10 +133,12 @@ class Gateway(GatewayRef):
         header_timeout_s: float | None = None,
         idle_timeout_s: float | None = None,
         prices: list[ModelPrice] | None = None,
+        policies: list[Policy] | None = None,
     ) -> None:
         """The data plane settings (`max_body_bytes`, ...) are GatewaySettings'; unset ones keep its defaults.
         `prices` (`ModelPrice(model=..., input=..., output=...)`, USD per million tokens) override or add to the
-        gateway's price catalogue."""
+        gateway's price catalogue; `policies` (prompt policies: `Policy.prompt_guard(...)`) run on every route
+        unless a route or a consumer group sets its own."""
         super().__init__(scope, id)
         self.name = entity_name(self, name)
         self.runtime = runtime or ProcessRuntime()
@@ -146,6 +149,7 @@ class Gateway(GatewayRef):
             "header_timeout_s": header_timeout_s,
             "idle_timeout_s": idle_timeout_s,
             "prices": [price.model_dump(exclude_none=True) for price in prices] if prices else None,
+            "policies": policy_props(f"{scope.node.path}/{id}", policies),
         }
         settings = {k: v for k, v in given.items() if v is not None} or None
         if settings is not None:

@@ -3,7 +3,8 @@ OpenAI's (the default), Azure OpenAI's (OpenAI's on deployment URLs, the key in 
 Anthropic's, Gemini's, Cohere's or Bedrock's (mock_anthropic.py, mock_gemini.py, mock_cohere.py, mock_bedrock.py).
 
 It answers chat completions with a fixed reply split into `chunks` SSE events (`chunk_delay_ms` apart), with usage.
-Directives in the last user message drive failure modes for tests:
+`GET /_mock/last-request` answers the last POST it got (path, headers, JSON body), for tests of what the gateway
+sends. Directives in the last user message drive failure modes for tests:
   mock:status=500       answer with that HTTP status and an OpenAI-style error
   mock:sleep=2000       wait that many ms before answering
   mock:invalid-json     answer 200 with a body that is not JSON
@@ -19,7 +20,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ import orjson
 from aiohttp import web
 from lockgate.sdk import Health
 
+LAST_REQUEST = web.AppKey("last_request", dict)
 REPLY = "Hello from the lockgate mock LLM. This reply is split into chunks to exercise streaming."
 VECTOR = [0.25, -0.5, 0.125]  # every embedding the mocks answer
 _DIRECTIVE = re.compile(r"mock:([a-z-]+)(?:=(\d+))?")
@@ -147,7 +149,25 @@ def create_mock_app(settings: MockSettings) -> web.Application:
     async def health(_: web.Request) -> web.Response:
         return web.Response(text=identity, content_type="application/json")
 
+    @web.middleware
+    async def remember(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.method == "POST":  # for tests of what the gateway sent: GET /_mock/last-request
+            raw = await request.read()
+            try:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                body = raw.decode(errors="replace")
+            app[LAST_REQUEST] = {"path": request.path, "headers": dict(request.headers), "body": body}
+        return await handler(request)
+
+    async def last_request(_: web.Request) -> web.Response:
+        return web.json_response(app.get(LAST_REQUEST))
+
+    app.middlewares.append(remember)
     app.router.add_get("/health", health)
+    app.router.add_get("/_mock/last-request", last_request)
     return app
 
 

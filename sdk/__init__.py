@@ -40,7 +40,19 @@ from lockgate.sdk.errors import (
     TransportError,
     Unauthorized,
 )
-from lockgate.sdk.policies import Acl, CostBudget, KeyAuth, RateLimit, RoutePolicies, TokenLimit, UsageAccounting
+from lockgate.sdk.policies import (
+    Acl,
+    CostBudget,
+    DecoratorMessage,
+    KeyAuth,
+    PromptDecorator,
+    PromptGuard,
+    PromptPolicies,
+    RateLimit,
+    RoutePolicies,
+    TokenLimit,
+    UsageAccounting,
+)
 from lockgate.sdk.prices import ModelPrice
 from lockgate.sdk.providers import PROVIDERS, AnthropicSettings, AzureSettings, BedrockSettings
 from lockgate.sdk.runtime import GatewayRuntime, MockLlmRuntime, Role, ServeOptions
@@ -73,6 +85,7 @@ __all__ = [
     "CostBudget",
     "DataPlaneStatus",
     "DataPlanes",
+    "DecoratorMessage",
     "ErrorResponse",
     "GatewayConfig",
     "GatewayRuntime",
@@ -87,6 +100,9 @@ __all__ = [
     "ModelAlias",
     "ModelPrice",
     "NotFound",
+    "PromptDecorator",
+    "PromptGuard",
+    "PromptPolicies",
     "RateLimit",
     "Role",
     "Route",

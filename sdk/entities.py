@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from lockgate.sdk._base import Name, SecretRef, StrictModel
 from lockgate.sdk.patterns import PatternError, compile_pattern
-from lockgate.sdk.policies import CostBudget, RateLimit, RoutePolicies, TokenLimit
+from lockgate.sdk.policies import CostBudget, PromptPolicies, RateLimit, RoutePolicies, TokenLimit
 from lockgate.sdk.prices import ModelPrice
 from lockgate.sdk.providers import (
     DEFAULT_BASE_URLS,
@@ -99,6 +99,10 @@ class GatewaySettings(StrictModel):
         max_length=1000,
         description="Model prices that override or add to the gateway's catalogue (the cost of each request); "
         "for a model listed twice, the last one applies.",
+    )
+    policies: PromptPolicies = Field(
+        default_factory=PromptPolicies,
+        description="Policies on every route's prompts, unless a route or consumer group sets its own.",
     )
 
 
@@ -296,6 +300,11 @@ class ConsumerGroup(StrictModel):
     )
     cost_budget: CostBudget | None = Field(
         default=None, description="Cost budget applied to each consumer of the group (per day or month)."
+    )
+    policies: PromptPolicies = Field(
+        default_factory=PromptPolicies,
+        description="Policies on its consumers' prompts, over the route's and the gateway's (the first of a "
+        "consumer's groups by name that sets one wins).",
     )
 
 

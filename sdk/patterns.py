@@ -31,3 +31,15 @@ def compile_pattern(pattern: str) -> Any:
             "syntax but not backreferences (\\1) or lookarounds ((?=...), (?!...), (?<=...)); rewrite the pattern "
             "without them"
         ) from None
+
+
+def compile_any(patterns: list[str]) -> Any:
+    """One RE2 program that matches where any of `patterns` does (each checked by `compile_pattern` first), so a
+    text is scanned once for all of them; PatternError if together they are too large to run cheaply."""
+    try:
+        return re2.compile("|".join(f"(?:{p})" for p in patterns), _OPTIONS)
+    except re2.error:
+        raise PatternError(
+            f"together ({len(patterns)} patterns, {sum(map(len, patterns))} characters) are too large for the "
+            "gateway's linear-time pattern engine (RE2) to run cheaply: use fewer or simpler patterns"
+        ) from None

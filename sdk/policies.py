@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from lockgate.sdk._base import Name, StrictModel
-from pydantic import ConfigDict, Field, model_validator
-from pydantic.config import JsonDict
+from lockgate.sdk.patterns import PatternError, compile_any, compile_pattern
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict, JsonValue
 
 
 class KeyAuth(StrictModel):
@@ -84,7 +85,94 @@ class UsageAccounting(StrictModel):
     )
 
 
-class RoutePolicies(StrictModel):
+def _some_of(*fields: str) -> JsonDict:
+    """JSON Schema for the `_some` checks: turned off, or at least one of `fields` non-empty."""
+    off: JsonDict = {"properties": {"enabled": {"const": False}}, "required": ["enabled"]}
+    some: list[JsonValue] = [{"properties": {f: {"minItems": 1}}, "required": [f]} for f in fields]
+    return {"anyOf": [off, *some]}
+
+
+class Scoped(StrictModel):
+    """A policy that can be set gateway-wide, per route and per consumer group: the narrowest scope that sets it
+    wins (group over route over gateway), and `enabled: false` there turns it off for what that scope covers."""
+
+    enabled: bool = Field(default=True, description="false: this scope turns the policy off (e.g. for a group).")
+
+
+class DecoratorMessage(StrictModel):
+    role: Literal["system", "user", "assistant"] = Field(default="system", description="The message's role.")
+    content: str = Field(min_length=1, max_length=65_536, description="Its text.")
+
+
+class PromptDecorator(Scoped):
+    """Messages added before (`prepend`) and after (`append`) the client's own, as Kong's ai-prompt-decorator does:
+    a system prompt every request carries, an instruction every answer must follow. For Anthropic's Messages API a
+    system message goes into `system`."""
+
+    model_config = ConfigDict(json_schema_extra=_some_of("prepend", "append"))  # as _some checks
+
+    prepend: list[DecoratorMessage] = Field(default=[], max_length=16, description="Messages put before the client's.")
+    append: list[DecoratorMessage] = Field(default=[], max_length=16, description="Messages put after the client's.")
+
+    @model_validator(mode="after")
+    def _some(self) -> PromptDecorator:
+        if self.enabled and not self.prepend and not self.append:
+            raise ValueError("prompt_decorator: give prepend or append messages (or enabled: false)")
+        return self
+
+
+def _linear_time(patterns: list[str]) -> list[str]:
+    for index, pattern in enumerate(patterns):
+        try:
+            compile_pattern(pattern)
+        except PatternError as exc:
+            raise ValueError(f"[{index}] {pattern!r:.80} {exc}") from None
+    if patterns:
+        try:
+            compile_any(patterns)  # as the guard runs them
+        except PatternError as exc:
+            raise ValueError(f"the patterns {exc}") from None
+    return patterns
+
+
+Patterns = Annotated[list[Annotated[str, Field(min_length=1)]], AfterValidator(_linear_time), Field(max_length=256)]
+
+
+class PromptGuard(Scoped):
+    """Refuse prompts by regular expressions (RE2: linear time, no backreferences or lookarounds), as Kong's
+    ai-prompt-guard does: a message that matches a `deny` pattern is refused; when `allow` is set, every checked
+    message must match one of them. Refused: 400 `prompt_refused` with `message`."""
+
+    model_config = ConfigDict(json_schema_extra=_some_of("allow", "deny"))  # as _some checks
+
+    allow: Patterns = Field(default=[], description="Patterns a checked message must match one of (none: any).")
+    deny: Patterns = Field(default=[], description="Patterns no checked message may match.")
+    roles: Literal["user", "all"] = Field(
+        default="user", description="Which messages are checked: the user's (default) or all, system prompts too."
+    )
+    message: str = Field(
+        default="This request was refused by the gateway's prompt guard.",
+        min_length=1,
+        max_length=1000,
+        description="The error message a refused request gets.",
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> PromptGuard:
+        if self.enabled and not self.allow and not self.deny:
+            raise ValueError("prompt_guard: give allow or deny patterns (or enabled: false)")
+        return self
+
+
+class PromptPolicies(StrictModel):
+    """The policies on the prompt, settable gateway-wide (`GatewaySettings.policies`), per route and per consumer
+    group (`ConsumerGroup.policies`): the narrowest scope that sets one wins."""
+
+    prompt_decorator: PromptDecorator | None = Field(default=None, description="Add messages (see PromptDecorator).")
+    prompt_guard: PromptGuard | None = Field(default=None, description="Refuse prompts by pattern (see PromptGuard).")
+
+
+class RoutePolicies(PromptPolicies):
     """The policies a route runs, in fixed priority order: key_auth (1000), acl (950), usage (log phase). An acl
     needs key_auth (an ACL can only check identified consumers)."""
 

@@ -1,13 +1,6 @@
-"""The access phase: policies in fixed priority order, each returning one closed decision.
-
-    priority  phase     policy       on failure
-    1000      access    key_auth     401 missing, unknown or expired key
-     950      access    acl          403 consumer not in an allowed group
-     900      access    rate_limit   429 with Retry-After (the consumer's groups' limits)
-       0      log       usage        never fails a request (runs after the response)
-
-A hook returns `None` to continue or a `Reject` to answer the client; nothing on this path raises for user input.
-"""
+"""The pipeline's runner: the access phase (key_auth, acl, rate_limit, in priority order), then the request phase's
+chain for the route and the consumer's groups (policies/, where the priority table is). A hook returns `None` to
+continue or a `Respond` to answer the client; nothing on this path raises for user input."""
 
 from __future__ import annotations
 
@@ -16,18 +9,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from lockgate.gateway_runtime.data.clients.base import ClientApi
 from lockgate.gateway_runtime.data.identities import Identity
 from lockgate.gateway_runtime.data.limits import Limiter, whose
+from lockgate.gateway_runtime.data.policies import RequestContext, RequestPolicy, Respond, chain, group_scope, merged
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
-
-
-@dataclass(frozen=True, slots=True)
-class Reject:
-    status: int
-    message: str
-    code: str
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -47,10 +35,10 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-api-key") or headers.get("apikey") or None
 
 
-def key_auth(snapshot: Snapshot, headers: Mapping[str, str], access: Access) -> Reject | None:
+def key_auth(snapshot: Snapshot, headers: Mapping[str, str], access: Access) -> Respond | None:
     key = presented_key(headers)
     if key is None:
-        return Reject(
+        return Respond(
             401,
             "Missing API key: send it as 'Authorization: Bearer <key>', 'x-api-key' or 'apikey'.",
             "missing_api_key",
@@ -60,20 +48,20 @@ def key_auth(snapshot: Snapshot, headers: Mapping[str, str], access: Access) -> 
     keys = snapshot.keys
     identity = keys.by_digest.get(digest)
     if identity is None:
-        return Reject(401, "Invalid API key: it is not known to this gateway.", "invalid_api_key")
+        return Respond(401, "Invalid API key: it is not known to this gateway.", "invalid_api_key")
     if keys.expiry:
         expires_at = keys.expiry.get(digest)
         if expires_at is not None and expires_at <= time.time():
             when = datetime.fromtimestamp(expires_at, UTC).isoformat().replace("+00:00", "Z")
-            return Reject(401, f"Expired API key: it stopped working at {when}; ask for a new one.", "expired_api_key")
+            return Respond(401, f"Expired API key: it stopped working at {when}; ask for a new one.", "expired_api_key")
     access.consumer = identity
     return None
 
 
-def acl(route: CompiledRoute, access: Access) -> Reject | None:
+def acl(route: CompiledRoute, access: Access) -> Respond | None:
     assert route.acl_allow is not None and access.consumer is not None
     if route.acl_allow.isdisjoint(access.consumer.groups):
-        return Reject(
+        return Respond(
             403,
             f"Consumer '{access.consumer.name}' may not use route '{route.name}': "
             f"it is not in any of the groups {sorted(route.acl_allow)}.",
@@ -82,26 +70,26 @@ def acl(route: CompiledRoute, access: Access) -> Reject | None:
     return None
 
 
-def rate_limit(limiter: Limiter, access: Access) -> Reject | None:
+def rate_limit(limiter: Limiter, access: Access) -> Respond | None:
     assert access.consumer is not None
     for limit in access.consumer.limits:
         verdict = limiter.hit(access.consumer.name, limit)
         access.response_headers["x-ratelimit-limit-requests"] = str(verdict.limit)
         access.response_headers["x-ratelimit-remaining-requests"] = str(verdict.remaining)
         if not verdict.allowed:
-            return Reject(
+            return Respond(
                 429,
                 f"Rate limit reached for consumer '{access.consumer.name}': {limit.requests} requests per "
                 f"{limit.window_s}s ({whose(limit.group)}). Retry after {verdict.retry_after_s}s.",
                 "rate_limit_exceeded",
-                {**access.response_headers, "Retry-After": str(verdict.retry_after_s)},
+                headers={**access.response_headers, "Retry-After": str(verdict.retry_after_s)},
             )
     return None
 
 
 def run_access(
     snapshot: Snapshot, route: CompiledRoute, headers: Mapping[str, str], limiter: Limiter
-) -> Access | Reject:
+) -> Access | Respond:
     access = Access()
     if route.key_auth:
         rejected = key_auth(snapshot, headers, access)
@@ -116,3 +104,37 @@ def run_access(
             if rejected:
                 return rejected
     return access
+
+
+MAX_CHAINS = 4096  # (route, groups) chains kept per snapshot; past it, a rare mix is merged per request
+
+
+def request_chain(snapshot: Snapshot, route: CompiledRoute, consumer: Identity | None) -> tuple[RequestPolicy, ...]:
+    """The request phase's policies for this route and this consumer: its groups' over the route's over the
+    gateway's (merged once per (route, groups) and kept)."""
+    if consumer is None or not snapshot.group_scopes:
+        return route.prompt_chain
+    groups = consumer.groups & snapshot.group_scopes.keys()
+    if not groups:
+        return route.prompt_chain
+    key = (route.name, frozenset(groups))
+    found = snapshot.chains.get(key)
+    if found is None:
+        found = chain(merged(route.prompt_scope, group_scope(snapshot.group_scopes, groups)))
+        if len(snapshot.chains) < MAX_CHAINS:
+            snapshot.chains[key] = found
+    return found
+
+
+def run_request(
+    policies: tuple[RequestPolicy, ...], api: ClientApi, body: dict[str, Any], consumer: Identity | None
+) -> Respond | None:
+    """The request phase, in priority order, on the checked body (changed in place)."""
+    if not policies:
+        return None
+    context = RequestContext(api, body, consumer)
+    for policy in policies:
+        decided = policy.on_request(context)
+        if decided is not None:
+            return decided
+    return None

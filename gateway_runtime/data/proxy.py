@@ -21,7 +21,8 @@ from lockgate.gateway_runtime.data.errors import error_response
 from lockgate.gateway_runtime.data.http import ProxyServer
 from lockgate.gateway_runtime.data.identities import KeyDelta
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limiter
-from lockgate.gateway_runtime.data.pipeline import Reject, run_access
+from lockgate.gateway_runtime.data.pipeline import request_chain, run_access, run_request
+from lockgate.gateway_runtime.data.policies import Respond
 from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.providers.base import Provider, TranslationError, UpstreamCall
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
@@ -118,7 +119,7 @@ class DataPlane:
             )
         answer = api or OPENAI
         access = run_access(snapshot, route, request.headers, self.limiter)
-        if isinstance(access, Reject):
+        if isinstance(access, Respond):
             return answer.error(access.status, access.message, access.code, headers=access.headers)
         consumer = access.consumer.name if access.consumer else ANONYMOUS
         if api is None:
@@ -128,6 +129,9 @@ class DataPlane:
             upstream = _chosen(route, body)
             native = upstream.provider.native(api.format)
             prepared = api.prepare(body, route, upstream)
+            decided = run_request(request_chain(snapshot, route, access.consumer), api, body, access.consumer)
+            if decided is not None:
+                return api.error(decided.status, decided.message, decided.code, decided.param, decided.headers)
             call = (native or upstream.provider).chat_call(body if native else api.unified(body), prepared.stream)
         except BadRequest as exc:
             return api.error(exc.status, exc.message, exc.code, exc.param, exc.headers)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from lockgate.gateway_runtime.data.budgets import Budget, cost_budget, token_budgets
 from lockgate.gateway_runtime.data.identities import KeyEntry, KeyTable, OwnLimits
 from lockgate.gateway_runtime.data.limits import Limit
+from lockgate.gateway_runtime.data.policies import RequestPolicy, Scope, chain, merged, scope_of
 from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
@@ -36,6 +37,8 @@ class CompiledRoute:
     usage: bool
     include_usage_in_streams: bool
     aliases: dict[str, tuple[Upstream, str]] | None  # model name -> (upstream, its model); None: no aliases
+    prompt_scope: Scope  # the request-phase policies of the gateway and the route, merged
+    prompt_chain: tuple[RequestPolicy, ...]  # ... ready to run, for consumers whose groups set none
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,8 @@ class Snapshot:
     keys: KeyTable
     upstreams: tuple[Upstream, ...]
     prices: PriceTable
+    group_scopes: dict[str, Scope]  # the groups that set request-phase policies
+    chains: dict[tuple[str, frozenset[str]], tuple[RequestPolicy, ...]]  # (route, groups) -> chain, filled as met
 
 
 def resolve_secrets(config: GatewayConfig) -> list[dict[str, str]]:
@@ -89,9 +94,11 @@ def compile_snapshot(
         for spec, secrets in zip(config.upstreams, resolve_secrets(config), strict=True)
     }
 
+    gateway_scope = scope_of(config.gateway.policies)
     entries: list[tuple[str, CompiledRoute]] = []
     for route in config.routes:
         policies = route.policies
+        prompt_scope = merged(gateway_scope, scope_of(policies))
         compiled = CompiledRoute(
             name=route.name,
             methods=frozenset(route.methods),
@@ -102,6 +109,8 @@ def compile_snapshot(
             usage=policies.usage is not None,
             include_usage_in_streams=bool(policies.usage and policies.usage.include_usage_in_streams),
             aliases={a.name: (upstreams[a.upstream], a.model) for a in route.models} if route.models else None,
+            prompt_scope=prompt_scope,
+            prompt_chain=chain(prompt_scope),
         )
         entries.extend((path, compiled) for path in route.paths)
 
@@ -126,4 +135,6 @@ def compile_snapshot(
         keys=table,
         upstreams=tuple(upstreams.values()),
         prices=PriceTable(config.gateway.prices),
+        group_scopes={g.name: scope for g in config.consumer_groups if (scope := scope_of(g.policies))},
+        chains={},
     )

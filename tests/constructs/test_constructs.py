@@ -291,3 +291,36 @@ def test_token_limits_and_cost_budgets_of_a_group_and_a_consumer() -> None:
         TokenLimit()
     with pytest.raises(ConstructValidationError, match=r"CostBudget.per: .*'day' or 'month'"):
         CostBudget(usd=1, per="week")
+
+
+def test_prompt_policies_on_a_route_a_group_and_the_gateway() -> None:
+    from lockgate.constructs import ConsumerGroup, Gateway, LlmUpstream, Policy, Route
+    from lockgate.sdk import DecoratorMessage
+
+    stack = TerraformStack(App(), "prompts")
+    gateway = Gateway(stack, "gw", policies=[Policy.prompt_guard(deny=[r"(?i)ignore previous"])])
+    ConsumerGroup(stack, "gold", gateway=gateway, policies=[Policy.prompt_guard(enabled=False)])
+    upstream = LlmUpstream.openai(stack, "oai", gateway=gateway, model="gpt-4o-mini")
+    decorator = Policy.prompt_decorator(prepend=["Be brief."], append=[DecoratorMessage(role="user", content="Cite.")])
+    Route(stack, "chat", gateway=gateway, upstream=upstream, paths=["/v1"], policies=[decorator])
+    resources = json.loads(Synth.synth(stack))["resource"]
+    (route,) = resources["lockgate_route"].values()
+    assert route["policies"]["prompt_decorator"]["prepend"] == [{"role": "system", "content": "Be brief."}]
+    assert route["policies"]["prompt_decorator"]["append"] == [{"role": "user", "content": "Cite."}]
+    (group,) = resources["lockgate_consumer_group"].values()
+    assert group["policies"]["prompt_guard"]["enabled"] is False
+    (runtime,) = resources["lockgate_gateway"].values()
+    assert runtime["settings"]["policies"]["prompt_guard"]["deny"] == ["(?i)ignore previous"]
+    with pytest.raises(
+        ConstructValidationError, match=r"prompts/bad: policies.prompt_guard.deny: .*\[0\] '\(a\)\\\\1'"
+    ):
+        Route(
+            stack,
+            "bad",
+            gateway=gateway,
+            upstream=upstream,
+            paths=["/b"],
+            policies=[Policy.prompt_guard(deny=[r"(a)\1"])],
+        )
+    with pytest.raises(ConstructValidationError, match=r"policies.key_auth: .*not permitted"):
+        ConsumerGroup(stack, "odd", gateway=gateway, policies=[Policy.key_auth()])

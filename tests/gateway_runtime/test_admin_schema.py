@@ -127,7 +127,7 @@ def model_rejects(operation: Any, case: Any) -> str | None:
         model.model_validate(whole_numbers_as_int(model, case.body))  # what the admin API does with a body
     except ValidationError as exc:
         error = exc.errors()[0]
-        if error["loc"] == ("paths",) and UNRUNNABLE_PATTERN in error["msg"]:
+        if UNRUNNABLE_PATTERN in error["msg"]:
             return None  # a pattern RE2 cannot run: JSON Schema cannot say which those are; the description does
         return f"{model.__name__} rejects {'.'.join(map(str, error['loc'])) or 'the body'}: {error['type']}"
     return None

@@ -1,6 +1,6 @@
-"""Upstreams of each provider and the gateway's prices through the real Terraform and the real provider: typed
-settings blocks (repeated ones too), defaults filled in by the plan (so a second plan is empty), and the OpenAI SDK
-through the gateway to each mock."""
+"""Upstreams of each provider, the gateway's prices and prompt policies (gateway, route, group) through the real
+Terraform and the real provider: typed settings blocks (repeated ones too), defaults filled in by the plan (so a
+second plan is empty), and the OpenAI SDK through the gateway to each mock."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ resource "lockgate_gateway" "gw" {
       input        = 3
       output       = 15
       cached_input = 0.3
+    }
+    policies {
+      prompt_guard {
+        deny    = ["(?i)ignore (all )?previous instructions"]
+        message = "Refused by policy."
+      }
     }
   }
 }
@@ -69,6 +75,13 @@ resource "lockgate_route" "claude" {
   policies {
     key_auth {}
     usage {}
+    prompt_decorator {
+      prepend { content = "Be brief." }
+      append {
+        role    = "user"
+        content = "Answer in English."
+      }
+    }
   }
 }
 resource "lockgate_route" "azure" {
@@ -88,6 +101,9 @@ resource "lockgate_consumer_group" "metered" {
     per_day    = 1000000
   }
   cost_budget { usd = 25.5 }
+  policies {
+    prompt_guard { enabled = false }
+  }
 }
 resource "lockgate_consumer" "alice" {
   gateway = lockgate_gateway.gw.id
@@ -135,6 +151,10 @@ def test_anthropic_and_azure_upstreams_from_terraform(project: Callable) -> None
         client = openai.OpenAI(base_url=f"{proxy_url}/{route}/v1", api_key=key, max_retries=0)
         reply = client.chat.completions.create(model=asked, messages=hi)
         assert reply.choices[0].message.content == REPLY and reply.model == answered, "aliases, typed blocks"
+    with AdminClient(str(endpoint["admin_url"]), token) as admin:
+        assert admin.routes.get("claude").policies.prompt_decorator.append[0].content == "Answer in English."
+        assert admin.settings().policies.prompt_guard.message == "Refused by policy."
+        assert admin.consumer_groups.get("metered").policies.prompt_guard.enabled is False
 
     p.write(BODY.replace("MAX_TOKENS", "512"))
     plan = p.tf("plan", "-input=false").stdout

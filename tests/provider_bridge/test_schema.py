@@ -30,7 +30,12 @@ def test_route_schema_mirrors_the_sdk_model() -> None:
         "model",
     ], "model aliases: a repeated block"
     assert isinstance(policies, SingleNestedBlock) and policies.type_name == "policies"
-    assert [b.type_name for b in policies.block.block_types] == ["key_auth", "acl", "usage"]
+    blocks = {b.type_name: b for b in policies.block.block_types}
+    assert list(blocks) == ["prompt_decorator", "prompt_guard", "key_auth", "acl", "usage"]
+    decorator = {b.type_name: b for b in blocks["prompt_decorator"].block.block_types}
+    assert isinstance(decorator["prepend"], ListNestedBlock), "decorator messages: repeated typed blocks"
+    guard = {a.name: a for a in blocks["prompt_guard"].block.attributes}
+    assert isinstance(guard["deny"].type, tft.List) and guard["roles"].default == "user"
 
 
 def test_every_resource_has_described_attributes() -> None:

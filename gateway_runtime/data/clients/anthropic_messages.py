@@ -9,11 +9,12 @@ https://docs.anthropic.com/en/api/errors (`{"type": "error", "error": {"type", "
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 from aiohttp import web
-from lockgate.gateway_runtime.data.clients.base import Prepared, invalid
+from lockgate.gateway_runtime.data.clients.base import Prepared, Said, invalid
 from lockgate.gateway_runtime.data.providers.base import StreamParser
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute
 from lockgate.gateway_runtime.data.sse import EventSplitter, data_of
@@ -73,6 +74,17 @@ def chat_request(body: dict[str, Any]) -> dict[str, Any]:
         if choice.get("disable_parallel_tool_use"):
             request["parallel_tool_calls"] = False
     return request
+
+
+def _said(role: str, where: str, content: object) -> Iterator[Said]:
+    if isinstance(content, str):
+        yield Said(role, where, content)
+    elif isinstance(content, list):
+        for at, block in enumerate(content):
+            if isinstance(block, dict) and isinstance(block.get("text"), str):
+                yield Said(role, f"{where}[{at}].text", block["text"])
+            elif isinstance(block, dict) and block.get("type") == "tool_result":  # what a tool said, as the user
+                yield from _said("tool", f"{where}[{at}].content", block.get("content"))
 
 
 def _text(content: object, where: str) -> str:
@@ -297,6 +309,26 @@ class AnthropicMessages:
         if not isinstance(stream, bool):
             raise invalid(f"stream: must be true or false, got {stream!r:.40}.", "stream")
         return Prepared(model, stream, include_usage=True, hide_usage=False)
+
+    def texts(self, body: dict[str, Any]) -> Iterator[Said]:
+        yield from _said("system", "system", body.get("system"))
+        for index, message in enumerate(body["messages"]):
+            yield from _said(message["role"], f"messages[{index}].content", message.get("content"))
+
+    def decorate(self, body: dict[str, Any], before: list[tuple[str, str]], after: list[tuple[str, str]]) -> None:
+        """System messages go into `system` (the Messages API has no system role), the others into `messages`."""
+        first = [text for role, text in before if role == "system"]
+        last = [text for role, text in after if role == "system"]
+        if first or last:
+            system = body.get("system")
+            if isinstance(system, list):
+                blocks = [{"type": "text", "text": text} for text in first]
+                body["system"] = [*blocks, *system, *({"type": "text", "text": text} for text in last)]
+            else:
+                body["system"] = "\n\n".join([*first, *([system] if system else []), *last])
+        made = [{"role": role, "content": text} for role, text in before if role != "system"]
+        body["messages"] = [*made, *body["messages"]]
+        body["messages"] += [{"role": role, "content": text} for role, text in after if role != "system"]
 
     def unified(self, body: dict[str, Any]) -> dict[str, Any]:
         return chat_request(body)

@@ -8,6 +8,7 @@ OpenAI-format output into the client's. Every error the client gets is in its AP
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple, Protocol
 
 from aiohttp import web
@@ -39,8 +40,25 @@ class Prepared(NamedTuple):
     hide_usage: bool  # the gateway asked an OpenAI relay for the usage chunk: it is dropped on the way back
 
 
+class Said(NamedTuple):
+    """One text of a request, for the policies that read prompts: who said it, where it is (a field path for
+    errors), and the text."""
+
+    role: str  # 'system' (OpenAI's developer too), 'user', 'assistant' or 'tool'
+    where: str
+    text: str
+
+
 class ClientApi(Protocol):
     format: str  # the wire format, as Provider.native knows it
+
+    def texts(self, body: dict[str, Any]) -> Iterator[Said]:
+        """The request's texts, in order (a checked request: `prepare` ran)."""
+        ...
+
+    def decorate(self, body: dict[str, Any], before: list[tuple[str, str]], after: list[tuple[str, str]]) -> None:
+        """Add (role, text) messages before and after the request's own, in place."""
+        ...
 
     def prepare(self, body: dict[str, Any], route: CompiledRoute, upstream: Upstream) -> Prepared:
         """Check the fields the gateway relies on and apply the settings of the route and of the upstream chosen

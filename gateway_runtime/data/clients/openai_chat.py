@@ -6,10 +6,11 @@ Wire format: https://platform.openai.com/docs/api-reference/chat/create (the fie
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
-from lockgate.gateway_runtime.data.clients.base import BadRequest, Prepared, invalid
+from lockgate.gateway_runtime.data.clients.base import BadRequest, Prepared, Said, invalid
 from lockgate.gateway_runtime.data.errors import error_event, error_response
 from lockgate.gateway_runtime.data.providers.base import StreamParser
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute
@@ -39,6 +40,24 @@ class OpenAiChat:
         if hide_usage:
             body["stream_options"] = {**(options or {}), "include_usage": True}
         return Prepared(model, stream, include_usage, hide_usage)
+
+    def texts(self, body: dict[str, Any]) -> Iterator[Said]:
+        for index, message in enumerate(body["messages"]):
+            if not isinstance(message, dict):
+                continue
+            role = message.get("role")
+            role = "system" if role == "developer" else str(role)
+            content, where = message.get("content"), f"messages[{index}].content"
+            if isinstance(content, str):
+                yield Said(role, where, content)
+            elif isinstance(content, list):
+                for at, part in enumerate(content):
+                    if isinstance(part, dict) and isinstance(part.get("text"), str):
+                        yield Said(role, f"{where}[{at}].text", part["text"])
+
+    def decorate(self, body: dict[str, Any], before: list[tuple[str, str]], after: list[tuple[str, str]]) -> None:
+        made = [{"role": role, "content": text} for role, text in before]
+        body["messages"] = [*made, *body["messages"], *({"role": role, "content": text} for role, text in after)]
 
     def unified(self, body: dict[str, Any]) -> dict[str, Any]:
         return body

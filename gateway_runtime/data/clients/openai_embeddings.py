@@ -8,9 +8,10 @@ strings or of token arrays; the answer's `data[].embedding` and `usage.prompt_to
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from lockgate.gateway_runtime.data.clients.base import Prepared, invalid
+from lockgate.gateway_runtime.data.clients.base import Prepared, Said, invalid
 from lockgate.gateway_runtime.data.clients.openai_chat import OpenAiChat
 from lockgate.gateway_runtime.data.providers.base import TranslationError
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute
@@ -34,6 +35,16 @@ class OpenAiEmbeddings(OpenAiChat):
         if not isinstance(model, str) or not model:
             raise invalid("'model' must be a non-empty string.", "model")
         return Prepared(model, stream=False, include_usage=False, hide_usage=False)
+
+    def texts(self, body: dict[str, Any]) -> Iterator[Said]:
+        given = body["input"]
+        if isinstance(given, str):
+            yield Said("user", "input", given)
+        else:
+            yield from (Said("user", f"input[{i}]", text) for i, text in enumerate(given) if isinstance(text, str))
+
+    def decorate(self, body: dict[str, Any], before: list[tuple[str, str]], after: list[tuple[str, str]]) -> None:
+        """Embeddings have no messages to add to: the input is embedded as it was sent."""
 
     def unified(self, body: dict[str, Any]) -> dict[str, Any]:
         raise TranslationError(

@@ -1,0 +1,75 @@
+"""The policy pipeline: each policy one module, compiled once per snapshot, run in phases by priority (higher
+first; the response phase, when there is one, in reverse):
+
+    priority  phase     policy            on failure
+    1000      access    key_auth          401 missing, unknown or expired key
+     950      access    acl               403 consumer not in an allowed group
+     900      access    rate_limit        429 with Retry-After (the consumer's limits; tokens and cost reserved)
+     790      request   prompt_guard      400 prompt_refused, naming the message
+     780      request   prompt_decorator  (never fails)
+       0      log       usage             never fails a request (runs after the response)
+
+The guard runs before the decorator (Kong runs them the other way): it checks what the client sent, so a refusal
+names the client's own field, and the gateway's own messages never trip it.
+
+Scopes: the request-phase policies can be set gateway-wide (`GatewaySettings.policies`), per route and per consumer
+group; for each policy the narrowest scope that sets it wins (group over route over gateway), and a scope that sets
+it with `enabled: false` turns it off for what it covers. When two of a consumer's groups set the same policy, the
+group whose name sorts first wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from lockgate.gateway_runtime.data.policies.base import RequestContext, RequestPolicy, Respond
+from lockgate.gateway_runtime.data.policies.prompt_decorator import PromptDecoratorPolicy
+from lockgate.gateway_runtime.data.policies.prompt_guard import PromptGuardPolicy
+from lockgate.sdk import PromptPolicies
+
+REQUEST_POLICIES: dict[str, Callable[[Any], RequestPolicy]] = {
+    "prompt_decorator": PromptDecoratorPolicy,
+    "prompt_guard": PromptGuardPolicy,
+}
+Scope = Mapping[str, RequestPolicy | None]  # what one scope sets: a policy, or None where it turns one off
+
+
+def scope_of(policies: PromptPolicies) -> dict[str, RequestPolicy | None]:
+    """The policies one scope sets, compiled."""
+    scope: dict[str, RequestPolicy | None] = {}
+    for kind, make in REQUEST_POLICIES.items():
+        spec = getattr(policies, kind)
+        if spec is not None:
+            scope[kind] = make(spec) if spec.enabled else None
+    return scope
+
+
+def merged(*scopes: Scope) -> dict[str, RequestPolicy | None]:
+    """Scopes from the widest to the narrowest: each overrides what the wider ones set."""
+    out: dict[str, RequestPolicy | None] = {}
+    for scope in scopes:
+        out.update(scope)
+    return out
+
+
+def chain(scope: Scope) -> tuple[RequestPolicy, ...]:
+    return tuple(sorted((p for p in scope.values() if p is not None), key=lambda p: -p.priority))
+
+
+def group_scope(scopes: Mapping[str, Scope], groups: Iterable[str]) -> dict[str, RequestPolicy | None]:
+    """The groups' scopes as one: the first by name wins."""
+    return merged(*(scopes[g] for g in sorted(groups, reverse=True)))
+
+
+__all__ = [
+    "REQUEST_POLICIES",
+    "RequestContext",
+    "RequestPolicy",
+    "Respond",
+    "Scope",
+    "chain",
+    "group_scope",
+    "merged",
+    "scope_of",
+]
