@@ -1,6 +1,6 @@
 """The official Anthropic SDK through a real gateway (`POST .../v1/messages`): relayed as it is to an Anthropic
-upstream, translated for an OpenAI or a Gemini one; streamed and not, with tools, errors in Anthropic's shape and
-the usage read back through the admin SDK."""
+upstream, translated for every other provider's (OpenAI, Azure, Gemini, Cohere, Bedrock); streamed and not, with
+tools, errors in Anthropic's shape and the usage read back through the admin SDK."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from typing import Any
 
 import anthropic
 import pytest
+from lockgate.gateway_runtime import mock_bedrock
 from lockgate.gateway_runtime.mock_llm import REPLY
 from lockgate.sdk import (
     ApiKeyCreate,
+    AzureSettings,
+    BedrockSettings,
     Consumer,
     ConsumerGroup,
     KeyAuth,
@@ -30,17 +33,29 @@ TOOLS: list[Any] = [
         "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
     }
 ]
-PATHS = {"openai": "/v1", "anthropic": "/v1", "gemini": "/v1beta"}
+PATHS = {"openai": "/v1", "anthropic": "/v1", "gemini": "/v1beta", "cohere": "/v2", "bedrock": "", "azure": ""}
+SETTINGS: dict[str, dict[str, Any]] = {
+    "azure": {"azure": AzureSettings(deployment="claude-x")},
+    "bedrock": {
+        "bedrock": BedrockSettings(
+            region="us-east-1", access_key_id="env:TEST_AWS_KEY_ID", secret_access_key="env:TEST_AWS_SECRET"
+        )
+    },
+}
 
 
-@pytest.fixture(params=["openai", "anthropic", "gemini"])
-def claude(request: pytest.FixtureRequest, start_gateway: Callable, start_mock: Callable) -> tuple[Any, Any, str]:
+@pytest.fixture(params=list(PATHS))
+def claude(
+    request: pytest.FixtureRequest, start_gateway: Callable, start_mock: Callable, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, Any, str]:
     """An Anthropic SDK client whose route goes to an upstream of each type."""
     kind = request.param
     mock = start_mock("--provider", kind, "--chunks", "4").removesuffix("/v1") + PATHS[kind]
+    monkeypatch.setenv("TEST_AWS_KEY_ID", mock_bedrock.ACCESS_KEY_ID)  # the gateway resolves Bedrock's references
+    monkeypatch.setenv("TEST_AWS_SECRET", mock_bedrock.SECRET_ACCESS_KEY)
     gateway = start_gateway()
     with gateway.admin() as admin:
-        admin.upstreams.create(LlmUpstream(name="llm", type=kind, base_url=mock))
+        admin.upstreams.create(LlmUpstream(name="llm", type=kind, base_url=mock, **SETTINGS.get(kind, {})))
         admin.consumer_groups.create(ConsumerGroup(name="team", rate_limit=RateLimit(requests=8, window_s=60)))
         policies = RoutePolicies(key_auth=KeyAuth(), usage=UsageAccounting())
         admin.routes.create(Route(name="chat", paths=["/claude/v1"], upstream="llm", policies=policies))
@@ -66,7 +81,7 @@ def test_anthropic_sdk_to_every_upstream_type(claude: tuple[Any, Any, str]) -> N
 
     ask: list[Any] = [{"role": "user", "content": "Weather in Paris? mock:tool"}]
     called = client.messages.create(model="claude-x", max_tokens=100, messages=ask, tools=TOOLS)
-    if kind != "openai":  # the OpenAI mock answers no tool calls
+    if kind not in ("openai", "azure"):  # the OpenAI mock answers no tool calls
         use = next(block for block in called.content if block.type == "tool_use")
         assert called.stop_reason == "tool_use" and use.name == "weather" and use.input["city"] == "Paris"
         follow_up = [
