@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from lockgate.constructs.errors import ConstructValidationError
-from lockgate.sdk import DecoratorMessage
+from lockgate.sdk import DecoratorMessage, PiiPattern
 
 if TYPE_CHECKING:
     from lockgate.constructs.consumers import ConsumerGroup
@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Policy:
     """A policy. Use the factories: `Policy.key_auth()`, `Policy.acl(gold, silver)`, `Policy.usage()`,
-    `Policy.prompt_decorator(prepend=["Be brief."])`, `Policy.prompt_guard(deny=[r"(?i)ignore previous"])`.
+    `Policy.prompt_decorator(prepend=["Be brief."])`, `Policy.prompt_guard(deny=[r"(?i)ignore previous"])`,
+    `Policy.pii_redaction()`.
     The prompt policies also go on a `ConsumerGroup(policies=[...])` or the `Gateway(policies=[...])`: the
     narrowest scope that sets one wins, and `enabled=False` turns it off there."""
 
@@ -68,6 +69,23 @@ class Policy:
         """Refuse prompts matching a `deny` pattern (or, with `allow`, matching none of them): RE2 patterns."""
         props = {"deny": list(deny), "allow": list(allow), "roles": roles, "enabled": enabled}
         return cls("prompt_guard", props | ({"message": message} if message is not None else {}))
+
+    @classmethod
+    def pii_redaction(
+        cls,
+        *,
+        detectors: Sequence[str] | None = None,
+        custom: Sequence[PiiPattern] = (),
+        mode: Literal["mask", "reject"] = "mask",
+        direction: Literal["request", "response", "both"] = "both",
+        enabled: bool = True,
+    ) -> Policy:
+        """Mask (or, `mode="reject"`, refuse) personal data and secrets: every built-in detector unless `detectors`
+        names some (email, phone, payment_card, iban, us_ssn, ip_address, secret), plus `custom` `PiiPattern`s."""
+        props: dict[str, Any] = {"custom": [p.model_dump() for p in custom], "mode": mode, "direction": direction}
+        if detectors is not None:
+            props["detectors"] = list(detectors)
+        return cls("pii_redaction", props | {"enabled": enabled})
 
 
 def policy_props(path: str, policies: Sequence[Policy] | None) -> dict[str, Any] | None:

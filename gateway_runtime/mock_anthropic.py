@@ -16,11 +16,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 from lockgate.gateway_runtime.mock_llm import (
-    REPLY,
     MockSettings,
     count_tokens,
     directed_failure,
     directives_in,
+    reply_to,
     split_reply,
 )
 
@@ -84,10 +84,12 @@ def create_anthropic_app(settings: MockSettings) -> web.Application:
         problem = _problem(body)
         if problem is not None:
             return _error(400, problem)
-        directives = directives_in(_text(body["messages"][-1]["content"]))
+        last = _text(body["messages"][-1]["content"])
+        directives = directives_in(last)
         failed = await directed_failure(directives, settings, _error)
         if failed is not None:
             return failed
+        reply = reply_to(last, directives)
         prompt = count_tokens(_text(body.get("system"))) + sum(
             count_tokens(_text(m["content"])) for m in body["messages"]
         )
@@ -95,11 +97,11 @@ def create_anthropic_app(settings: MockSettings) -> web.Application:
         usage = {"input_tokens": prompt - cached, "cache_creation_input_tokens": 0, "cache_read_input_tokens": cached}
         tools = body.get("tools") or []
         tool = tools[0] if "tool" in directives and tools else None
-        output = count_tokens(REPLY) + (count_tokens(orjson.dumps(TOOL_INPUT).decode()) if tool else 0)
+        output = count_tokens(reply) + (count_tokens(orjson.dumps(TOOL_INPUT).decode()) if tool else 0)
         ident, model = f"msg_mock{time.monotonic_ns()}", body["model"]
         stop_reason = "tool_use" if tool else "end_turn"
         if not body.get("stream"):
-            content: list[dict[str, Any]] = [{"type": "text", "text": REPLY}]
+            content: list[dict[str, Any]] = [{"type": "text", "text": reply}]
             if tool:
                 content.append({"type": "tool_use", "id": "toolu_mock1", "name": tool["name"], "input": TOOL_INPUT})
             message = {"id": ident, "type": "message", "role": "assistant", "model": model, "content": content}
@@ -112,7 +114,7 @@ def create_anthropic_app(settings: MockSettings) -> web.Application:
         await response.write(_event("message_start", {"message": start}))
         await response.write(_event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
         await response.write(_event("ping", {}))
-        for index, piece in enumerate(split_reply(settings.chunks)):
+        for index, piece in enumerate(split_reply(settings.chunks, reply)):
             delta = {"type": "text_delta", "text": piece}
             await response.write(_event("content_block_delta", {"index": 0, "delta": delta}))
             if "stream-error" in directives:

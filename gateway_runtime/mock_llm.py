@@ -12,6 +12,7 @@ sends. Directives in the last user message drive failure modes for tests:
   mock:bad-usage=1      report `usage` as [1] (=2: as {"prompt_tokens": "x", ...}), streamed or not
   mock:break-stream     send two chunks, then drop the connection
   mock:cached=N         report N of the prompt's tokens as cached
+  mock:echo             answer with the last user message (its directives taken out) instead of the fixed reply
 """
 
 from __future__ import annotations
@@ -56,9 +57,14 @@ def directives_in(text: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2) or 0) for m in _DIRECTIVE.finditer(text)}
 
 
-def split_reply(parts: int) -> list[str]:
-    """REPLY in about `parts` pieces, split between words."""
-    words = REPLY.split(" ")
+def reply_to(text: str, directives: dict[str, int]) -> str:
+    """What the mock answers: REPLY, or with `mock:echo` the last user message without its directives."""
+    return (_DIRECTIVE.sub("", text).strip() or REPLY) if "echo" in directives else REPLY
+
+
+def split_reply(parts: int, reply: str = REPLY) -> list[str]:
+    """`reply` in about `parts` pieces, split between words."""
+    words = reply.split(" ")
     parts = max(1, min(parts, len(words)))
     size = -(-len(words) // parts)
     pieces = [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
@@ -187,13 +193,15 @@ def _openai_app(settings: MockSettings) -> web.Application:
             return _invalid(*problem)
         if azure and not request.query.get("api-version"):
             return _invalid("Missing required query parameter: api-version.", None)
-        directives = directives_in(_text(body["messages"][-1].get("content")))
+        last = _text(body["messages"][-1].get("content"))
+        directives = directives_in(last)
         failed = await directed_failure(directives, settings, _server_error)
         if failed is not None:
             return failed
+        reply = reply_to(last, directives)
         model = request.match_info.get("deployment") or str(body.get("model", "mock-1"))
         prompt = sum(count_tokens(_text(m.get("content"))) for m in body["messages"])
-        completion = count_tokens(REPLY)
+        completion = count_tokens(reply)
         usage: Any = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
         if "cached" in directives:
             usage["prompt_tokens_details"] = {"cached_tokens": min(directives["cached"], prompt)}
@@ -209,7 +217,7 @@ def _openai_app(settings: MockSettings) -> web.Application:
                         "created": created,
                         "model": model,
                         "choices": [
-                            {"index": 0, "message": {"role": "assistant", "content": REPLY}, "finish_reason": "stop"}
+                            {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}
                         ],
                         "usage": usage,
                     }
@@ -218,7 +226,7 @@ def _openai_app(settings: MockSettings) -> web.Application:
             )
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
-        pieces = split_reply(settings.chunks)
+        pieces = split_reply(settings.chunks, reply)
         for index, piece in enumerate(pieces):
             delta: dict[str, Any] = {"content": piece} if index else {"role": "assistant", "content": piece}
             finish = "stop" if index == len(pieces) - 1 else None

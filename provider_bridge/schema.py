@@ -210,13 +210,19 @@ def parse(model: type[M], values: dict[str, Any]) -> M:
 
 
 def state_values(model: type[BaseModel], spec: dict[str, Any]) -> dict[str, Any]:
-    """Model dump -> state: every schema field present (null where unset), nested blocks likewise."""
+    """Model dump -> state: every schema field present (null where unset), nested blocks likewise. A block that
+    holds just its defaults (an empty `policies`) is absent, as a configuration that leaves it out has it: else
+    Terraform (1.0 refuses the plan) would see a block the configuration does not write."""
     out: dict[str, Any] = {}
     for name, field in model.model_fields.items():
         value = spec.get(name)
         nested, items = nested_model(field), nested_list(field)
         if nested is not None and isinstance(value, dict):
             value = state_values(nested, value)
+            if field.default_factory is not None and value == state_values(
+                nested, _default(field).model_dump(mode="json")
+            ):
+                value = None
         elif items is not None and isinstance(value, list):
             value = [state_values(items, item) for item in value]
         out[name] = value

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from lockgate.sdk._base import Name, StrictModel
 from lockgate.sdk.patterns import PatternError, compile_any, compile_pattern
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict, JsonValue
 
 
@@ -164,12 +164,65 @@ class PromptGuard(Scoped):
         return self
 
 
+PiiDetector = Literal["email", "phone", "payment_card", "iban", "us_ssn", "ip_address", "secret"]
+PII_DETECTORS: tuple[PiiDetector, ...] = get_args(PiiDetector)
+
+
+class PiiPattern(StrictModel):
+    """A detector of your own: a name (what it is masked as, in capitals) and an RE2 pattern."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="Its name: lower case, digits, '_'.")
+    pattern: str = Field(min_length=1, max_length=1024, description="An RE2 pattern (linear time).")
+    max_length: int = Field(
+        default=64, ge=1, le=1024, description="The longest text it matches: what a stream holds back for it."
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _runnable(cls, pattern: str) -> str:  # a custom name may be a built-in's: its findings are masked alike
+        try:
+            compile_pattern(pattern)
+        except PatternError as exc:
+            raise ValueError(f"{pattern!r:.80} {exc}") from None
+        return pattern
+
+
+class PiiRedaction(Scoped):
+    """Find personal data and secrets in what goes to the upstream and in what comes back: built-in detectors
+    (e-mail, phone numbers, payment cards (Luhn-checked), IBANs (mod-97-checked), US SSNs, IP addresses, API keys
+    and private keys) and your own patterns. `mask` replaces each finding with its kind (`[EMAIL]`); `reject`
+    refuses a request that has any (400 `pii_detected`, naming the field and the kinds, never the values); answers
+    are always masked (an answer cannot be refused once it streams). On streams, only as many characters as the
+    longest finding can span are held back. `{}`: every built-in detector, masking, both directions."""
+
+    detectors: list[PiiDetector] = Field(
+        default=list(PII_DETECTORS),
+        description="The built-in detectors to run (default: all), none repeated.",
+        json_schema_extra={"uniqueItems": True},
+    )
+    custom: list[PiiPattern] = Field(default=[], max_length=64, description="Detectors of your own.")
+    mode: Literal["mask", "reject"] = Field(default="mask", description="mask the findings, or reject the request.")
+    direction: Literal["request", "response", "both"] = Field(
+        default="both", description="Where to look: the request, the answer, or both."
+    )
+
+    @field_validator("detectors")
+    @classmethod
+    def _once(cls, detectors: list[str]) -> list[str]:
+        if len(set(detectors)) != len(detectors):
+            raise ValueError("detectors must not repeat a detector")
+        return detectors
+
+
 class PromptPolicies(StrictModel):
     """The policies on the prompt, settable gateway-wide (`GatewaySettings.policies`), per route and per consumer
     group (`ConsumerGroup.policies`): the narrowest scope that sets one wins."""
 
     prompt_decorator: PromptDecorator | None = Field(default=None, description="Add messages (see PromptDecorator).")
     prompt_guard: PromptGuard | None = Field(default=None, description="Refuse prompts by pattern (see PromptGuard).")
+    pii_redaction: PiiRedaction | None = Field(
+        default=None, description="Mask or refuse personal data and secrets (see PiiRedaction)."
+    )
 
 
 class RoutePolicies(PromptPolicies):

@@ -9,9 +9,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from lockgate.gateway_runtime.data.clients.base import ClientApi
 from lockgate.gateway_runtime.data.identities import Identity
 from lockgate.gateway_runtime.data.limits import Limiter, whose
 from lockgate.gateway_runtime.data.policies import RequestContext, RequestPolicy, Respond, chain, group_scope, merged
@@ -126,13 +124,8 @@ def request_chain(snapshot: Snapshot, route: CompiledRoute, consumer: Identity |
     return found
 
 
-def run_request(
-    policies: tuple[RequestPolicy, ...], api: ClientApi, body: dict[str, Any], consumer: Identity | None
-) -> Respond | None:
+def run_request(policies: tuple[RequestPolicy, ...], context: RequestContext) -> Respond | None:
     """The request phase, in priority order, on the checked body (changed in place)."""
-    if not policies:
-        return None
-    context = RequestContext(api, body, consumer)
     for policy in policies:
         decided = policy.on_request(context)
         if decided is not None:

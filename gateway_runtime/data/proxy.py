@@ -22,7 +22,8 @@ from lockgate.gateway_runtime.data.http import ProxyServer
 from lockgate.gateway_runtime.data.identities import KeyDelta
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limiter
 from lockgate.gateway_runtime.data.pipeline import request_chain, run_access, run_request
-from lockgate.gateway_runtime.data.policies import Respond
+from lockgate.gateway_runtime.data.policies import RequestContext, Respond
+from lockgate.gateway_runtime.data.policies.base import AnswerFilter
 from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.providers.base import Provider, TranslationError, UpstreamCall
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
@@ -52,6 +53,11 @@ class Exchange:
     prices: PriceTable
     spent: Tokens = NO_TOKENS  # what the answer used (the log phase sets it), charged to the budgets
     cost_micros: int = 0
+    context: RequestContext | None = None  # what the request phase left for the answer (filters) and the log
+
+    @property
+    def filters(self) -> list[AnswerFilter]:
+        return self.context.answer_filters if self.context is not None else []
 
     def fail(self, status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:
         return self.api.error(status, message, code, headers=headers)
@@ -129,9 +135,13 @@ class DataPlane:
             upstream = _chosen(route, body)
             native = upstream.provider.native(api.format)
             prepared = api.prepare(body, route, upstream)
-            decided = run_request(request_chain(snapshot, route, access.consumer), api, body, access.consumer)
-            if decided is not None:
-                return api.error(decided.status, decided.message, decided.code, decided.param, decided.headers)
+            policies, context = request_chain(snapshot, route, access.consumer), None
+            if policies:  # the request phase
+                context = RequestContext(api, body, access.consumer)
+                decided = run_request(policies, context)
+                if decided is not None:
+                    _log_redacted(route, consumer, context)
+                    return api.error(decided.status, decided.message, decided.code, decided.param, decided.headers)
             call = (native or upstream.provider).chat_call(body if native else api.unified(body), prepared.stream)
         except BadRequest as exc:
             return api.error(exc.status, exc.message, exc.code, exc.param, exc.headers)
@@ -140,6 +150,7 @@ class DataPlane:
         exchange = Exchange(
             route, upstream, api, native or upstream.provider, native is None, prepared, consumer, body, snapshot.prices
         )
+        exchange.context = context
         holds = None
         if access.consumer is not None and access.consumer.budgets:
             admitted = self._admit(exchange, access.consumer.budgets, snapshot.settings.completion_reserve_tokens)
@@ -190,6 +201,8 @@ class DataPlane:
             message = f"Upstream '{upstream.name}' returned a response that is not a valid answer."
             return ex.fail(502, message, "upstream_invalid_response")
         answer = ex.api.answer(completion.body) if ex.translated else completion.body
+        for answer_filter in ex.filters:
+            answer = ex.api.map_answer(answer, answer_filter.whole)
         self._record(ex, False, status, completion.tokens, answer=answer)
         return web.Response(status=status, body=answer, content_type="application/json", headers=headers)
 
@@ -201,6 +214,8 @@ class DataPlane:
         parser = ex.provider.stream_parser(prepared.model, prepared.include_usage, prepared.hide_usage)
         if ex.translated:
             parser = ex.api.stream(parser)
+        for answer_filter in ex.filters:
+            parser = ex.api.map_stream(parser, answer_filter.hold)
         client: web.StreamResponse | None = None
         status, recorded, events = 200, False, 0
         try:
@@ -310,6 +325,8 @@ class DataPlane:
         """The log phase: accounting never fails a response, whatever the upstream sent. An answer the provider did
         not count (`cut` short, or no usage in it) is recorded with the gateway's estimate, marked so; an error the
         provider answered (`tokens` None, not cut, no answer) used nothing."""
+        if ex.context is not None:
+            _log_redacted(ex.route, ex.consumer, ex.context)
         try:
             answered = status == 200 and (answer is not None or stream)
             guess = cut or (answered and (tokens is None or tokens.total == 0))
@@ -323,6 +340,13 @@ class DataPlane:
                 self.usage.record(ex.consumer, ex.route.name, ex.prepared.model, stream, status, tokens, guess, cost)
         except Exception:
             log.exception("could not record usage for consumer %r on route %r", ex.consumer, ex.route.name)
+
+
+def _log_redacted(route: CompiledRoute, consumer: str, context: RequestContext) -> None:
+    """What PII redaction found, by kind (never the values)."""
+    if context.redacted:
+        found = ", ".join(f"{kind}={count}" for kind, count in sorted(context.redacted.items()))
+        log.info("pii on route %r for consumer %r: %s", route.name, consumer, found)
 
 
 async def _read_json_object(request: web.BaseRequest, limit: int) -> dict[str, Any]:

@@ -324,3 +324,32 @@ def test_prompt_policies_on_a_route_a_group_and_the_gateway() -> None:
         )
     with pytest.raises(ConstructValidationError, match=r"policies.key_auth: .*not permitted"):
         ConsumerGroup(stack, "odd", gateway=gateway, policies=[Policy.key_auth()])
+
+
+def test_pii_redaction_policy() -> None:
+    from lockgate.constructs import Gateway, LlmUpstream, Policy, Route
+    from lockgate.sdk import PiiPattern
+
+    stack = TerraformStack(App(), "pii")
+    gateway = Gateway(stack, "gw", policies=[Policy.pii_redaction()])
+    upstream = LlmUpstream.openai(stack, "oai", gateway=gateway, model="gpt-4o-mini")
+    staff = PiiPattern(name="employee_id", pattern=r"\bEMP-[0-9]{6}\b", max_length=10)
+    pii = Policy.pii_redaction(detectors=["email"], custom=[staff], mode="reject", direction="request")
+    Route(stack, "chat", gateway=gateway, upstream=upstream, paths=["/v1"], policies=[pii])
+    resources = json.loads(Synth.synth(stack))["resource"]
+    (route,) = resources["lockgate_route"].values()
+    assert route["policies"]["pii_redaction"]["detectors"] == ["email"]
+    assert route["policies"]["pii_redaction"]["custom"] == [staff.model_dump()]
+    (runtime,) = resources["lockgate_gateway"].values()
+    assert runtime["settings"]["policies"]["pii_redaction"]["mode"] == "mask"
+    with pytest.raises(
+        ConstructValidationError, match=r"pii_redaction.detectors\[0\]: Input should be 'email', 'phone'"
+    ):
+        Route(
+            stack,
+            "bad",
+            gateway=gateway,
+            upstream=upstream,
+            paths=["/b"],
+            policies=[Policy.pii_redaction(detectors=["emails"])],
+        )

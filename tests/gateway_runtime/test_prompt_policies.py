@@ -14,7 +14,7 @@ import openai
 import pytest
 from lockgate.gateway_runtime.data.clients import CLIENT_APIS
 from lockgate.gateway_runtime.data.pipeline import run_request
-from lockgate.gateway_runtime.data.policies import chain, group_scope, merged, scope_of
+from lockgate.gateway_runtime.data.policies import RequestContext, chain, group_scope, merged, scope_of
 from lockgate.gateway_runtime.mock_llm import REPLY
 from lockgate.sdk import (
     ApiKeyCreate,
@@ -40,7 +40,7 @@ NO_SECRETS = PromptGuard(deny=[r"(?i)ignore (all )?previous instructions", r"\bp
 
 
 def refused(policies: PromptPolicies, api: Any, body: dict[str, Any]) -> Any:
-    return run_request(chain(scope_of(policies)), api, body, None)
+    return run_request(chain(scope_of(policies)), RequestContext(api, body, None))
 
 
 def test_the_decorator_adds_messages_in_each_apis_shape() -> None:

@@ -91,6 +91,13 @@ resource "lockgate_route" "azure" {
   upstream = lockgate_llm_upstream.azure.name
   policies {
     key_auth {}
+    pii_redaction {
+      detectors = ["email", "payment_card"]
+      custom {
+        name    = "employee_id"
+        pattern = "EMP-[0-9]{6}"
+      }
+    }
   }
 }
 resource "lockgate_consumer_group" "metered" {
@@ -155,6 +162,8 @@ def test_anthropic_and_azure_upstreams_from_terraform(project: Callable) -> None
         assert admin.routes.get("claude").policies.prompt_decorator.append[0].content == "Answer in English."
         assert admin.settings().policies.prompt_guard.message == "Refused by policy."
         assert admin.consumer_groups.get("metered").policies.prompt_guard.enabled is False
+        pii = admin.routes.get("azure").policies.pii_redaction
+        assert pii.detectors == ["email", "payment_card"] and pii.custom[0].max_length == 64 and pii.mode == "mask"
 
     p.write(BODY.replace("MAX_TOKENS", "512"))
     plan = p.tf("plan", "-input=false").stdout

@@ -9,17 +9,20 @@ https://docs.anthropic.com/en/api/errors (`{"type": "error", "error": {"type", "
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
-from lockgate.gateway_runtime.data.clients.base import Prepared, Said, invalid
+from lockgate.gateway_runtime.data.clients.base import EventRewriter, Prepared, Said, TextStream, changed, invalid, said
 from lockgate.gateway_runtime.data.providers.base import StreamParser
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute
-from lockgate.gateway_runtime.data.sse import EventSplitter, data_of
+from lockgate.gateway_runtime.data.sse import data_of
 from lockgate.gateway_runtime.data.upstream import Upstream
 from lockgate.gateway_runtime.data.usage import Tokens
+
+if TYPE_CHECKING:
+    from lockgate.gateway_runtime.data.policies.base import TextHold
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error"}
@@ -76,15 +79,21 @@ def chat_request(body: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-def _said(role: str, where: str, content: object) -> Iterator[Said]:
-    if isinstance(content, str):
-        yield Said(role, where, content)
-    elif isinstance(content, list):
-        for at, block in enumerate(content):
-            if isinstance(block, dict) and isinstance(block.get("text"), str):
-                yield Said(role, f"{where}[{at}].text", block["text"])
-            elif isinstance(block, dict) and block.get("type") == "tool_result":  # what a tool said, as the user
-                yield from _said("tool", f"{where}[{at}].content", block.get("content"))
+class EventTexts(TextStream):
+    """Messages events with each text block's `text_delta`s held back; the rest of a block's text goes out in one
+    more `text_delta` just before its `content_block_stop`."""
+
+    def _rewrite(self, event: bytes) -> bytes:
+        payload = data_of(event)
+        kind = payload.get("type") if isinstance(payload, dict) else None
+        if kind == "content_block_delta" and (payload.get("delta") or {}).get("type") == "text_delta":
+            payload["delta"]["text"] = self.held(payload.get("index")).push(str(payload["delta"].get("text", "")))
+            return _event(kind, payload)
+        if kind == "content_block_stop" and payload.get("index") in self._holds:
+            rest = self._holds.pop(payload["index"]).flush()
+            delta = {"index": payload["index"], "delta": {"type": "text_delta", "text": rest}}
+            return (_event("content_block_delta", delta) if rest else b"") + event
+        return event
 
 
 def _text(content: object, where: str) -> str:
@@ -188,42 +197,18 @@ def message_of(completion: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class MessagesEvents:
+class MessagesEvents(EventRewriter):
     """Wraps a provider adapter's stream parser: its OpenAI chunks become Messages events as they come."""
 
     def __init__(self, inner: StreamParser, model: str) -> None:
-        self._inner, self._model = inner, model
-        self._events = EventSplitter()
+        super().__init__(inner)
+        self._model = model
         self._started = False
         self._block: tuple[int, str] | None = None  # the open content block: (index, 'text' or a tool call's index)
         self._blocks = 0
         self._stop = "end_turn"
 
-    @property
-    def tokens(self) -> Tokens | None:
-        return self._inner.tokens
-
-    @property
-    def done(self) -> bool:
-        return self._inner.done
-
-    @property
-    def status(self) -> int:
-        return self._inner.status
-
-    def feed(self, chunk: bytes) -> bytes:
-        return self._translate(self._inner.feed(chunk))
-
-    def close(self) -> bytes:
-        return self._translate(self._inner.close())
-
-    def _translate(self, openai: bytes) -> bytes:
-        if not openai:
-            return b""
-        events, _ = self._events.feed(openai)  # whole events only: the inner parser writes them whole
-        return b"".join(self._one(event) for event in events)
-
-    def _one(self, event: bytes) -> bytes:
+    def _rewrite(self, event: bytes) -> bytes:
         if event.strip() == b"data: [DONE]":
             return self._close_block() + _event("message_delta", self._final()) + _event("message_stop", {})
         payload = data_of(event)
@@ -311,9 +296,9 @@ class AnthropicMessages:
         return Prepared(model, stream, include_usage=True, hide_usage=False)
 
     def texts(self, body: dict[str, Any]) -> Iterator[Said]:
-        yield from _said("system", "system", body.get("system"))
+        yield from said("system", "system", body.get("system"))
         for index, message in enumerate(body["messages"]):
-            yield from _said(message["role"], f"messages[{index}].content", message.get("content"))
+            yield from said(message["role"], f"messages[{index}].content", message.get("content"))
 
     def decorate(self, body: dict[str, Any], before: list[tuple[str, str]], after: list[tuple[str, str]]) -> None:
         """System messages go into `system` (the Messages API has no system role), the others into `messages`."""
@@ -329,6 +314,21 @@ class AnthropicMessages:
         made = [{"role": role, "content": text} for role, text in before if role != "system"]
         body["messages"] = [*made, *body["messages"]]
         body["messages"] += [{"role": role, "content": text} for role, text in after if role != "system"]
+
+    def map_texts(self, body: dict[str, Any], change: Callable[[str], str]) -> None:
+        if body.get("system") is not None:
+            body["system"] = changed(body["system"], change)
+        for message in body["messages"]:
+            if message.get("content") is not None:
+                message["content"] = changed(message["content"], change)
+
+    def map_answer(self, answer: bytes, change: Callable[[str], str]) -> bytes:
+        message = orjson.loads(answer)
+        message["content"] = changed(message.get("content") or [], change)
+        return orjson.dumps(message)
+
+    def map_stream(self, parser: StreamParser, hold: Callable[[], TextHold]) -> StreamParser:
+        return EventTexts(parser, hold)
 
     def unified(self, body: dict[str, Any]) -> dict[str, Any]:
         return chat_request(body)

@@ -8,13 +8,18 @@ OpenAI-format output into the client's. Every error the client gets is in its AP
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from aiohttp import web
 from lockgate.gateway_runtime.data.providers.base import StreamParser
+
+if TYPE_CHECKING:
+    from lockgate.gateway_runtime.data.policies.base import TextHold
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute
+from lockgate.gateway_runtime.data.sse import EventSplitter
 from lockgate.gateway_runtime.data.upstream import Upstream
+from lockgate.gateway_runtime.data.usage import Tokens
 
 
 class BadRequest(Exception):
@@ -25,6 +30,83 @@ class BadRequest(Exception):
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.param, self.headers = status, message, code, param, headers
+
+
+class EventRewriter:
+    """A stream parser over another one, whose output events (re-split whole: a relay's bytes come as they came)
+    each become what `_rewrite` makes of them."""
+
+    def __init__(self, inner: StreamParser) -> None:
+        self._inner = inner
+        self._events = EventSplitter()
+
+    @property
+    def tokens(self) -> Tokens | None:
+        return self._inner.tokens
+
+    @property
+    def done(self) -> bool:
+        return self._inner.done
+
+    @property
+    def status(self) -> int:
+        return self._inner.status
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self._rewritten(self._inner.feed(chunk))
+
+    def close(self) -> bytes:
+        return self._rewritten(self._inner.close())
+
+    def _rewritten(self, out: bytes) -> bytes:
+        if not out:
+            return b""
+        events, overflow = self._events.feed(out)
+        return b"".join(self._rewrite(event) for event in events) + overflow  # overflow: a relay's, > 1 MiB
+
+    def _rewrite(self, event: bytes) -> bytes:
+        raise NotImplementedError
+
+
+class TextStream(EventRewriter):
+    """A client API's stream with its texts filtered: each text (a choice, a content block) through a `TextHold`
+    of its own, which holds back what may still change (`_rewrite`, per API)."""
+
+    def __init__(self, inner: StreamParser, hold: Callable[[], TextHold]) -> None:
+        super().__init__(inner)
+        self._hold = hold
+        self._holds: dict[Any, TextHold] = {}
+
+    def held(self, key: Any) -> TextHold:
+        found = self._holds.get(key)
+        if found is None:
+            found = self._holds[key] = self._hold()
+        return found
+
+
+def said(role: str, where: str, content: object) -> Iterator[Said]:
+    """The texts of a string or of a list of parts (OpenAI) or blocks (Anthropic; a tool_result's, as the tool's)."""
+    if isinstance(content, str):
+        yield Said(role, where, content)
+    elif isinstance(content, list):
+        for at, part in enumerate(content):
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                yield Said(role, f"{where}[{at}].text", part["text"])
+            elif isinstance(part, dict) and part.get("type") == "tool_result":
+                yield from said("tool", f"{where}[{at}].content", part.get("content"))
+
+
+def changed(content: Any, change: Callable[[str], str]) -> Any:
+    """A string or a list of parts or blocks with `change` applied to every text `said` finds, in place."""
+    if isinstance(content, str):
+        return change(content)
+    if isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                part["text"] = change(part["text"])
+            elif isinstance(part, dict) and part.get("type") == "tool_result" and part.get("content") is not None:
+                part["content"] = changed(part["content"], change)
+    return content
 
 
 def invalid(message: str, param: str) -> BadRequest:
@@ -58,6 +140,18 @@ class ClientApi(Protocol):
 
     def decorate(self, body: dict[str, Any], before: list[tuple[str, str]], after: list[tuple[str, str]]) -> None:
         """Add (role, text) messages before and after the request's own, in place."""
+        ...
+
+    def map_texts(self, body: dict[str, Any], change: Callable[[str], str]) -> None:
+        """Replace every text of the request with `change(text)`, in place."""
+        ...
+
+    def map_answer(self, answer: bytes, change: Callable[[str], str]) -> bytes:
+        """The full answer (this API's) with `change` applied to its texts."""
+        ...
+
+    def map_stream(self, parser: StreamParser, hold: Callable[[], TextHold]) -> StreamParser:
+        """A parser whose output (this API's events) has its texts filtered by a `hold()` per text."""
         ...
 
     def prepare(self, body: dict[str, Any], route: CompiledRoute, upstream: Upstream) -> Prepared:

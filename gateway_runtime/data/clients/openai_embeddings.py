@@ -8,7 +8,7 @@ strings or of token arrays; the answer's `data[].embedding` and `usage.prompt_to
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from lockgate.gateway_runtime.data.clients.base import Prepared, Said, invalid
@@ -45,6 +45,15 @@ class OpenAiEmbeddings(OpenAiChat):
 
     def decorate(self, body: dict[str, Any], before: list[tuple[str, str]], after: list[tuple[str, str]]) -> None:
         """Embeddings have no messages to add to: the input is embedded as it was sent."""
+
+    def map_texts(self, body: dict[str, Any], change: Callable[[str], str]) -> None:
+        given = body["input"]
+        body["input"] = (
+            change(given) if isinstance(given, str) else [change(t) if isinstance(t, str) else t for t in given]
+        )
+
+    def map_answer(self, answer: bytes, change: Callable[[str], str]) -> bytes:
+        return answer  # vectors: no text
 
     def unified(self, body: dict[str, Any]) -> dict[str, Any]:
         raise TranslationError(

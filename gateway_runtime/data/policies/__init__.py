@@ -7,15 +7,17 @@ first; the response phase, when there is one, in reverse):
      900      access    rate_limit        429 with Retry-After (the consumer's limits; tokens and cost reserved)
      790      request   prompt_guard      400 prompt_refused, naming the message
      780      request   prompt_decorator  (never fails)
+     770      request   pii_redaction     400 pii_detected in reject mode (naming the field and the kinds);
+                        and on the way back   the answer's texts masked, streams held back by the longest span
        0      log       usage             never fails a request (runs after the response)
 
 The guard runs before the decorator (Kong runs them the other way): it checks what the client sent, so a refusal
 names the client's own field, and the gateway's own messages never trip it.
 
-Scopes: the request-phase policies can be set gateway-wide (`GatewaySettings.policies`), per route and per consumer
-group; for each policy the narrowest scope that sets it wins (group over route over gateway), and a scope that sets
-it with `enabled: false` turns it off for what it covers. When two of a consumer's groups set the same policy, the
-group whose name sorts first wins.
+Scopes: the request-phase policies (pii_redaction's answer side with them) can be set gateway-wide
+(`GatewaySettings.policies`), per route and per consumer group; for each policy the narrowest scope that sets it
+wins (group over route over gateway), and a scope that sets it with `enabled: false` turns it off for what it
+covers. When two of a consumer's groups set the same policy, the group whose name sorts first wins.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from lockgate.gateway_runtime.data.policies.base import RequestContext, RequestPolicy, Respond
+from lockgate.gateway_runtime.data.policies.pii_redaction import PiiRedactionPolicy
 from lockgate.gateway_runtime.data.policies.prompt_decorator import PromptDecoratorPolicy
 from lockgate.gateway_runtime.data.policies.prompt_guard import PromptGuardPolicy
 from lockgate.sdk import PromptPolicies
@@ -31,6 +34,7 @@ from lockgate.sdk import PromptPolicies
 REQUEST_POLICIES: dict[str, Callable[[Any], RequestPolicy]] = {
     "prompt_decorator": PromptDecoratorPolicy,
     "prompt_guard": PromptGuardPolicy,
+    "pii_redaction": PiiRedactionPolicy,
 }
 Scope = Mapping[str, RequestPolicy | None]  # what one scope sets: a policy, or None where it turns one off
 

@@ -22,14 +22,33 @@ class Respond:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class TextHold(Protocol):
+    """A streamed text, filtered as it comes: `push` answers what may be sent now (holding back what a finding
+    could still span), `flush` the rest once the text ends."""
+
+    def push(self, text: str) -> str: ...
+
+    def flush(self) -> str: ...
+
+
+class AnswerFilter(Protocol):
+    """What a policy does to the answer's texts (the response phase)."""
+
+    def whole(self, text: str) -> str: ...
+
+    def hold(self) -> TextHold: ...
+
+
 @dataclass(slots=True)
 class RequestContext:
     """A checked request on its way to the upstream: the policies of the request phase read and change `body` (in
-    its client API's format, through `api`)."""
+    its client API's format, through `api`), and register what the response phase must do to the answer."""
 
     api: ClientApi
     body: dict[str, Any]
     consumer: Identity | None
+    answer_filters: list[AnswerFilter] = field(default_factory=list)  # in the order they run on the answer
+    redacted: dict[str, int] = field(default_factory=dict)  # PII found, counts by kind (never the values)
 
 
 class RequestPolicy(Protocol):
