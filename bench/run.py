@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gateway_config import bench_config
 from load import body, concurrent_streams, ttft_ms, wrk
+from report import FULL_CHAIN, TRANSLATED
 from targets import REPO, Target, start_litellm, start_lockgate, start_mock, start_nginx
 
 RESULTS = REPO / "bench" / "results.json"
@@ -147,10 +148,10 @@ def measure(target: Target, plan: Plan, direct: dict[str, float], slow: bool = F
     return rows
 
 
-def measure_translated(target: Target, plan: Plan, direct: dict[str, float]) -> list[Row]:
-    """One worker, the OpenAI SDK's requests to an Anthropic-format upstream (translated both ways)."""
-    name = "lockgate openai→anthropic"
-    url = target.base_url.removesuffix("/v1") + "/anthropic/v1"
+def measure_route(target: Target, plan: Plan, direct: dict[str, float], name: str, prefix: str) -> list[Row]:
+    """One worker, the OpenAI SDK's requests through another route: `/anthropic/v1` (translated both ways to an
+    Anthropic-format upstream) or `/full/v1` (the whole policy chain)."""
+    url = target.base_url.removesuffix("/v1") + prefix
     wrk(url, target.auth, body("mock", False), 8, 1)
     rows = []
     for scenario, stream in (("non-stream c=32", False), ("SSE burst c=32", True)):
@@ -193,11 +194,12 @@ def run(plan: Plan, skip_litellm: bool, workers: list[int]) -> list[Row]:
             one(lambda: start_nginx(work, mock))
             for count in workers:
                 one(lambda count=count: start_lockgate(work, mock, count, config), streams=count == 1)
-            translated = start_lockgate(work, mock, 1, config)
-            started.append(translated)
-            print("  measuring lockgate, OpenAI in and Anthropic out ...", flush=True)
-            rows.extend(measure_translated(translated, plan, direct))
-            translated.stop()
+            routes = start_lockgate(work, mock, 1, config)
+            started.append(routes)
+            print("  measuring lockgate, OpenAI in and Anthropic out; the full policy chain ...", flush=True)
+            rows.extend(measure_route(routes, plan, direct, TRANSLATED, "/anthropic/v1"))
+            rows.extend(measure_route(routes, plan, direct, FULL_CHAIN, "/full/v1"))
+            routes.stop()
             if not skip_litellm:
                 one(lambda: start_litellm(work, mock, LITELLM_BIN), slow=True)
         finally:
