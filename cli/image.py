@@ -34,8 +34,8 @@ PYTHON = "3.11"  # bookworm's python3
 PLATFORMS = ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
 # what `lockgate serve` imports (the IaC side, cdktn, Terraform's protocol and Docker stay out of the image)
 RUNTIME_REQUIREMENTS = (
-    "aiohttp", "botocore", "fastapi", "google-re2", "httpx", "orjson", "pydantic", "pyyaml", "typer", "uvicorn",
-    "uvloop",
+    "aiohttp", "botocore", "fastapi", "google-re2", "httpx", "jinja2", "jsonschema-rs", "orjson", "pydantic", "pyyaml",
+    "typer", "uvicorn", "uvloop",
 )  # fmt: skip
 # botocore's service models (most of its size): the Bedrock adapter uses only its signer and event stream decoder
 UNUSED_DATA = "botocore/data/*/"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal, get_args
 
 from lockgate.sdk._base import Name, StrictModel
+from lockgate.sdk.body_schemas import SchemaError, compile_schema
 from lockgate.sdk.patterns import PatternError, compile_any, compile_pattern
+from lockgate.sdk.templates import TemplateError, compile_template
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict, JsonValue
 
@@ -214,6 +216,82 @@ class PiiRedaction(Scoped):
         return detectors
 
 
+def _template(source: str) -> str:
+    try:
+        compile_template(source)
+    except TemplateError as exc:
+        raise ValueError(f"the template {exc}") from None
+    return source
+
+
+Template = Annotated[str, Field(min_length=1, max_length=65_536), AfterValidator(_template)]
+
+
+class TemplateMessage(StrictModel):
+    role: Literal["system", "user", "assistant"] = Field(default="user", description="The message's role.")
+    content: Template = Field(description="A jinja2 template (sandboxed): {{ name }} is the request's variable.")
+
+
+class NamedTemplate(StrictModel):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$", description="What a request asks for it by.")
+    messages: list[TemplateMessage] = Field(min_length=1, max_length=16, description="The messages it renders to.")
+
+
+class PromptTemplate(Scoped):
+    """Named prompt templates, as Kong's ai-prompt-template does: a message whose content is exactly
+    `{template://NAME}` is replaced by that template's messages, rendered with jinja2 in a sandbox from the
+    request's `properties` object (which the upstream never sees); system messages go first (into `system` for
+    the Messages API). An unknown template or a variable the request did not give is a 400 naming it."""
+
+    model_config = ConfigDict(json_schema_extra=_some_of("templates"))  # as _some checks
+
+    templates: list[NamedTemplate] = Field(default=[], max_length=64, description="The templates, by name.")
+    allow_untemplated: bool = Field(
+        default=True, description="false: a request that asks for no template is refused (400 template_required)."
+    )
+    max_output_chars: int = Field(
+        default=65_536, ge=1, le=1_048_576, description="The most characters a render may make (else 400)."
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> PromptTemplate:
+        if self.enabled and not self.templates:
+            raise ValueError("prompt_template: give templates (or enabled: false)")
+        names = [t.name for t in self.templates]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"prompt_template: templates name {twice} more than once")
+        return self
+
+
+def _schema(text: str | None) -> str | None:
+    if text is not None:
+        try:
+            compile_schema(text)
+        except SchemaError as exc:
+            raise ValueError(f"body_schema {exc}") from None
+    return text
+
+
+class RequestValidation(Scoped):
+    """Refuse a request body that does not match a JSON Schema (given as JSON text; draft 2020-12 unless its
+    `$schema` says), after the built-in check of the client API's format, as Kong's ai-request-validator does:
+    400 `invalid_request_body` naming the JSON path and what was expected. Offline (no `$ref` to a URL) and with
+    linear-time `pattern`s."""
+
+    model_config = ConfigDict(json_schema_extra=_some_of("body_schema"))  # as _some checks
+
+    body_schema: Annotated[str | None, AfterValidator(_schema)] = Field(
+        default=None, max_length=262_144, description="The JSON Schema, as JSON text (Terraform: jsonencode({...}))."
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> RequestValidation:
+        if self.enabled and self.body_schema is None:
+            raise ValueError("request_validation: give body_schema (or enabled: false)")
+        return self
+
+
 class PromptPolicies(StrictModel):
     """The policies on the prompt, settable gateway-wide (`GatewaySettings.policies`), per route and per consumer
     group (`ConsumerGroup.policies`): the narrowest scope that sets one wins."""
@@ -222,6 +300,12 @@ class PromptPolicies(StrictModel):
     prompt_guard: PromptGuard | None = Field(default=None, description="Refuse prompts by pattern (see PromptGuard).")
     pii_redaction: PiiRedaction | None = Field(
         default=None, description="Mask or refuse personal data and secrets (see PiiRedaction)."
+    )
+    prompt_template: PromptTemplate | None = Field(
+        default=None, description="Prompts from named templates (see PromptTemplate)."
+    )
+    request_validation: RequestValidation | None = Field(
+        default=None, description="Check the body against a JSON Schema (see RequestValidation)."
     )
 
 

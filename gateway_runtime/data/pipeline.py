@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 
 from lockgate.gateway_runtime.data.identities import Identity
 from lockgate.gateway_runtime.data.limits import Limiter, whose
-from lockgate.gateway_runtime.data.policies import RequestContext, RequestPolicy, Respond, chain, group_scope, merged
+from lockgate.gateway_runtime.data.policies import (
+    Chain,
+    RequestContext,
+    RequestPolicy,
+    Respond,
+    chain,
+    group_scope,
+    merged,
+)
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
 
 
@@ -107,7 +115,7 @@ def run_access(
 MAX_CHAINS = 4096  # (route, groups) chains kept per snapshot; past it, a rare mix is merged per request
 
 
-def request_chain(snapshot: Snapshot, route: CompiledRoute, consumer: Identity | None) -> tuple[RequestPolicy, ...]:
+def request_chain(snapshot: Snapshot, route: CompiledRoute, consumer: Identity | None) -> Chain:
     """The request phase's policies for this route and this consumer: its groups' over the route's over the
     gateway's (merged once per (route, groups) and kept)."""
     if consumer is None or not snapshot.group_scopes:
@@ -125,7 +133,7 @@ def request_chain(snapshot: Snapshot, route: CompiledRoute, consumer: Identity |
 
 
 def run_request(policies: tuple[RequestPolicy, ...], context: RequestContext) -> Respond | None:
-    """The request phase, in priority order, on the checked body (changed in place)."""
+    """Policies of the request phase, in priority order, on the body (changed in place)."""
     for policy in policies:
         decided = policy.on_request(context)
         if decided is not None:

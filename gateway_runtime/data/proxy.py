@@ -132,13 +132,17 @@ class DataPlane:
             return await self._models(route, access.response_headers)
         try:
             body = await _read_json_object(request, snapshot.settings.max_body_bytes)
+            policies = request_chain(snapshot, route, access.consumer)
+            context = RequestContext(api, body, access.consumer) if policies else None
+            if context is not None and policies.sent:  # the request phase, on the body as sent
+                decided = run_request(policies.sent, context)
+                if decided is not None:
+                    return api.error(decided.status, decided.message, decided.code, decided.param, decided.headers)
             upstream = _chosen(route, body)
             native = upstream.provider.native(api.format)
             prepared = api.prepare(body, route, upstream)
-            policies, context = request_chain(snapshot, route, access.consumer), None
-            if policies:  # the request phase
-                context = RequestContext(api, body, access.consumer)
-                decided = run_request(policies, context)
+            if context is not None and policies.checked:  # ... and on the checked body
+                decided = run_request(policies.checked, context)
                 if decided is not None:
                     _log_redacted(route, consumer, context)
                     return api.error(decided.status, decided.message, decided.code, decided.param, decided.headers)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from lockgate.gateway_runtime.data.budgets import Budget, cost_budget, token_budgets
 from lockgate.gateway_runtime.data.identities import KeyEntry, KeyTable, OwnLimits
 from lockgate.gateway_runtime.data.limits import Limit
-from lockgate.gateway_runtime.data.policies import RequestPolicy, Scope, chain, merged, scope_of
+from lockgate.gateway_runtime.data.policies import Chain, Scope, chain, merged, scope_of
 from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
@@ -38,7 +38,7 @@ class CompiledRoute:
     include_usage_in_streams: bool
     aliases: dict[str, tuple[Upstream, str]] | None  # model name -> (upstream, its model); None: no aliases
     prompt_scope: Scope  # the request-phase policies of the gateway and the route, merged
-    prompt_chain: tuple[RequestPolicy, ...]  # ... ready to run, for consumers whose groups set none
+    prompt_chain: Chain  # ... ready to run, for consumers whose groups set none
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ class Snapshot:
     upstreams: tuple[Upstream, ...]
     prices: PriceTable
     group_scopes: dict[str, Scope]  # the groups that set request-phase policies
-    chains: dict[tuple[str, frozenset[str]], tuple[RequestPolicy, ...]]  # (route, groups) -> chain, filled as met
+    chains: dict[tuple[str, frozenset[str]], Chain]  # (route, groups) -> chain, filled as met
 
 
 def resolve_secrets(config: GatewayConfig) -> list[dict[str, str]]:

@@ -103,16 +103,16 @@ def test_masking_and_reject_on_both_apis() -> None:
     policies = PromptPolicies(pii_redaction=PiiRedaction())
     body: dict[str, Any] = {"messages": [{"role": "user", "content": [{"type": "text", "text": "I am bob@ex.com"}]}]}
     context = RequestContext(CLIENT_APIS["chat"], body, None)
-    assert run_request(chain(scope_of(policies)), context) is None
+    assert run_request(chain(scope_of(policies)).checked, context) is None
     assert body["messages"][0]["content"][0]["text"] == "I am [EMAIL]" and context.redacted == {"email": 1}
     assert len(context.answer_filters) == 1, "and the answer is filtered on the way back"
     claude = {"system": "Call 020 7946 0958", "messages": [{"role": "user", "content": "hi"}]}
-    run_request(chain(scope_of(policies)), RequestContext(CLIENT_APIS["messages"], claude, None))
+    run_request(chain(scope_of(policies)).checked, RequestContext(CLIENT_APIS["messages"], claude, None))
     assert claude["system"] == "Call [PHONE]"
 
     rejecting = PromptPolicies(pii_redaction=PiiRedaction(mode="reject", direction="request"))
     sent = {"messages": [{"role": "user", "content": "ok"}, {"role": "user", "content": "ssn 123-45-6789"}]}
-    refused = run_request(chain(scope_of(rejecting)), RequestContext(CLIENT_APIS["chat"], sent, None))
+    refused = run_request(chain(scope_of(rejecting)).checked, RequestContext(CLIENT_APIS["chat"], sent, None))
     assert refused is not None and (refused.status, refused.code, refused.param) == (
         400,
         "pii_detected",
@@ -123,7 +123,8 @@ def test_masking_and_reject_on_both_apis() -> None:
     custom = PiiRedaction(detectors=[], custom=[PiiPattern(name="employee_id", pattern=r"\bEMP-[0-9]{6}\b")])
     embedded = {"input": ["EMP-123456 joined"]}
     run_request(
-        chain(scope_of(PromptPolicies(pii_redaction=custom))), RequestContext(CLIENT_APIS["embeddings"], embedded, None)
+        chain(scope_of(PromptPolicies(pii_redaction=custom))).checked,
+        RequestContext(CLIENT_APIS["embeddings"], embedded, None),
     )
     assert embedded["input"] == ["[EMPLOYEE_ID] joined"]
     with pytest.raises(ValidationError, match="must not repeat a detector"):

@@ -40,7 +40,7 @@ NO_SECRETS = PromptGuard(deny=[r"(?i)ignore (all )?previous instructions", r"\bp
 
 
 def refused(policies: PromptPolicies, api: Any, body: dict[str, Any]) -> Any:
-    return run_request(chain(scope_of(policies)), RequestContext(api, body, None))
+    return run_request(chain(scope_of(policies)).checked, RequestContext(api, body, None))
 
 
 def test_the_decorator_adds_messages_in_each_apis_shape() -> None:
@@ -118,12 +118,12 @@ def test_the_narrowest_scope_wins() -> None:
         "silver": scope_of(PromptPolicies(prompt_guard=PromptGuard(deny=["x"]))),
     }
     base = merged(gateway, route)
-    assert [p.name for p in chain(base)] == ["prompt_guard", "prompt_decorator"], "by priority: 790, 780"
-    assert [p.name for p in chain(merged(base, group_scope(groups, {"gold"})))] == ["prompt_decorator"]
+    assert [p.name for p in chain(base).checked] == ["prompt_guard", "prompt_decorator"], "by priority: 790, 780"
+    assert [p.name for p in chain(merged(base, group_scope(groups, {"gold"}))).checked] == ["prompt_decorator"]
     assert chain(merged(base, group_scope(groups, {"silver", "gold"}))) == chain(
         merged(base, group_scope(groups, {"gold"}))
     ), "two groups set it: the first by name (gold) wins"
-    assert chain(merged(base, group_scope(groups, {"silver"})))[0] is groups["silver"]["prompt_guard"]
+    assert chain(merged(base, group_scope(groups, {"silver"}))).checked[0] is groups["silver"]["prompt_guard"]
 
 
 def _gateway(start_gateway: Callable, upstream: LlmUpstream, guard_everywhere: bool = False) -> tuple[Any, str, str]:

@@ -5,14 +5,19 @@ first; the response phase, when there is one, in reverse):
     1000      access    key_auth          401 missing, unknown or expired key
      950      access    acl               403 consumer not in an allowed group
      900      access    rate_limit        429 with Retry-After (the consumer's limits; tokens and cost reserved)
+     800      request   request_validation  400 invalid_request_body, naming the JSON path (on the body as sent)
+     795      request   prompt_template   400 unknown_template / template_error / template_required
      790      request   prompt_guard      400 prompt_refused, naming the message
      780      request   prompt_decorator  (never fails)
      770      request   pii_redaction     400 pii_detected in reject mode (naming the field and the kinds);
                         and on the way back   the answer's texts masked, streams held back by the longest span
        0      log       usage             never fails a request (runs after the response)
 
-The guard runs before the decorator (Kong runs them the other way): it checks what the client sent, so a refusal
-names the client's own field, and the gateway's own messages never trip it.
+The request phase runs on the body once the gateway checked it against its client API and chose the upstream (a
+model alias resolved), except request_validation, which checks the body exactly as the client sent it (its schema
+speaks the client's words). The template renders before the guard, so the guard sees what the client's variables
+made; the guard runs before the decorator (Kong runs them the other way), so the gateway's own messages never trip
+it.
 
 Scopes: the request-phase policies (pii_redaction's answer side with them) can be set gateway-wide
 (`GatewaySettings.policies`), per route and per consumer group; for each policy the narrowest scope that sets it
@@ -23,18 +28,22 @@ covers. When two of a consumer's groups set the same policy, the group whose nam
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from lockgate.gateway_runtime.data.policies.base import RequestContext, RequestPolicy, Respond
 from lockgate.gateway_runtime.data.policies.pii_redaction import PiiRedactionPolicy
 from lockgate.gateway_runtime.data.policies.prompt_decorator import PromptDecoratorPolicy
 from lockgate.gateway_runtime.data.policies.prompt_guard import PromptGuardPolicy
+from lockgate.gateway_runtime.data.policies.prompt_template import PromptTemplatePolicy
+from lockgate.gateway_runtime.data.policies.request_validation import RequestValidationPolicy
 from lockgate.sdk import PromptPolicies
 
 REQUEST_POLICIES: dict[str, Callable[[Any], RequestPolicy]] = {
     "prompt_decorator": PromptDecoratorPolicy,
     "prompt_guard": PromptGuardPolicy,
     "pii_redaction": PiiRedactionPolicy,
+    "prompt_template": PromptTemplatePolicy,
+    "request_validation": RequestValidationPolicy,
 }
 Scope = Mapping[str, RequestPolicy | None]  # what one scope sets: a policy, or None where it turns one off
 
@@ -57,8 +66,19 @@ def merged(*scopes: Scope) -> dict[str, RequestPolicy | None]:
     return out
 
 
-def chain(scope: Scope) -> tuple[RequestPolicy, ...]:
-    return tuple(sorted((p for p in scope.values() if p is not None), key=lambda p: -p.priority))
+class Chain(NamedTuple):
+    """A scope's policies ready to run, by phase, each in priority order."""
+
+    sent: tuple[RequestPolicy, ...]  # on the body as the client sent it
+    checked: tuple[RequestPolicy, ...]  # on the body the gateway checked
+
+    def __bool__(self) -> bool:
+        return bool(self.sent or self.checked)
+
+
+def chain(scope: Scope) -> Chain:
+    ordered = sorted((p for p in scope.values() if p is not None), key=lambda p: -p.priority)
+    return Chain(tuple(p for p in ordered if p.phase == "sent"), tuple(p for p in ordered if p.phase != "sent"))
 
 
 def group_scope(scopes: Mapping[str, Scope], groups: Iterable[str]) -> dict[str, RequestPolicy | None]:
@@ -68,6 +88,7 @@ def group_scope(scopes: Mapping[str, Scope], groups: Iterable[str]) -> dict[str,
 
 __all__ = [
     "REQUEST_POLICIES",
+    "Chain",
     "RequestContext",
     "RequestPolicy",
     "Respond",

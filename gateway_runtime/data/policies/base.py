@@ -54,5 +54,6 @@ class RequestContext:
 class RequestPolicy(Protocol):
     name: str
     priority: int  # higher runs first (the table in policies/__init__.py)
+    phase: str  # "sent": on the body as the client sent it; "checked": once the gateway checked and routed it
 
     def on_request(self, ctx: RequestContext) -> Respond | None: ...

@@ -61,6 +61,7 @@ class Redactor:
 class PiiRedactionPolicy:
     name = "pii_redaction"
     priority = 770
+    phase = "checked"
 
     def __init__(self, spec: PiiRedaction) -> None:
         custom = [Detector(p.name, p.pattern, p.max_length) for p in spec.custom]  # tried first: they are yours

@@ -10,6 +10,7 @@ from lockgate.sdk import PromptDecorator
 class PromptDecoratorPolicy:
     name = "prompt_decorator"
     priority = 780
+    phase = "checked"
 
     def __init__(self, spec: PromptDecorator) -> None:
         self._before: list[tuple[str, str]] = [(m.role, m.content) for m in spec.prepend]

@@ -22,6 +22,7 @@ def _any_of(patterns: list[str]) -> Any:
 class PromptGuardPolicy:
     name = "prompt_guard"
     priority = 790
+    phase = "checked"
 
     def __init__(self, spec: PromptGuard) -> None:
         self._deny, self._allow = _any_of(spec.deny), _any_of(spec.allow)
