@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from lockgate.sdk._base import Name, StrictModel
+import orjson
+from lockgate.sdk._base import Name, SecretRef, StrictModel
 from lockgate.sdk.body_schemas import SchemaError, compile_schema
 from lockgate.sdk.patterns import PatternError, compile_any, compile_pattern
 from lockgate.sdk.templates import TemplateError, compile_template
@@ -292,6 +293,115 @@ class RequestValidation(Scoped):
         return self
 
 
+HeaderName = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$", description="An HTTP header name (RFC 9110 token).")
+]
+
+
+def _not_routing(name: str) -> str:
+    if name in ("model", "stream"):
+        raise ValueError(f"{name!r} is the gateway's to choose (the route, its model aliases): transforms leave it")
+    return name
+
+
+FieldName = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", description="A top-level body field."),
+    AfterValidator(_not_routing),
+]
+# what the gateway itself sets on the upstream request, or a consumer's own key: never taken from a transform
+GATEWAY_HEADERS = frozenset(
+    {"authorization", "x-api-key", "api-key", "apikey", "host", "content-length", "content-type", "transfer-encoding"}
+)
+
+
+def _not_the_gateways(names: list[str]) -> list[str]:
+    taken = sorted({n for n in names if n.lower() in GATEWAY_HEADERS})
+    if taken:
+        raise ValueError(f"{taken} are the gateway's own (its upstream credentials, framing) or a consumer's key")
+    return names
+
+
+class Header(StrictModel):
+    name: HeaderName
+    value: str = Field(max_length=8192, pattern=r"^[^\r\n\x00]*$", description="Its value (one line).")
+
+
+class Rename(StrictModel):
+    name: str = Field(min_length=1, max_length=128, description="What it is called in the request.")
+    to: str = Field(min_length=1, max_length=128, description="What it is called on the way on.")
+
+
+class HeaderRename(Rename):
+    name: HeaderName
+    to: HeaderName
+
+
+class FieldRename(Rename):
+    name: FieldName
+    to: FieldName
+
+
+class BodyValue(StrictModel):
+    field: FieldName
+    json_value: str = Field(max_length=65_536, description='Its value as JSON text: "0.2", ""text"", "[1, 2]".')
+
+    @field_validator("json_value")
+    @classmethod
+    def _json(cls, text: str) -> str:
+        try:
+            orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f'is not JSON ({exc}); a string is quoted: "text"') from None
+        return text
+
+
+class IdentityHeaders(StrictModel):
+    """Tell the upstream who is calling, in headers it can trust: the consumer's name, its groups (sorted, comma
+    separated), the time, and an HMAC-SHA256 over them with a shared secret (by reference), which the backend
+    recomputes: `hex(hmac_sha256(secret, f"{timestamp}\n{consumer}\n{groups}"))`. Sent only for identified
+    consumers (routes with key_auth)."""
+
+    secret: SecretRef = Field(description="The HMAC key: 'env:NAME' or 'file:PATH' (resolved where the gateway runs).")
+    consumer_header: HeaderName = Field(default="x-consumer-name", description="The consumer's name.")
+    groups_header: HeaderName = Field(default="x-consumer-groups", description="Its groups, sorted, comma separated.")
+    timestamp_header: HeaderName = Field(default="x-lockgate-timestamp", description="Unix seconds when signed.")
+    signature_header: HeaderName = Field(default="x-lockgate-signature", description="The HMAC, hex.")
+
+
+class RequestTransform(Scoped):
+    """Change what the upstream gets, as Kong's request-transformer does. The client's headers reach the upstream
+    only when named in `forward_headers` (or `rename_headers`); its API key never does while key_auth's
+    hide_credentials is on, and no transform can set the gateway's own headers (the upstream's credentials). Body
+    changes apply to the request in its client API's format, after the other request policies."""
+
+    forward_headers: Annotated[list[HeaderName], AfterValidator(_not_the_gateways)] = Field(
+        default=[], max_length=64, description="Client headers passed on to the upstream as they are."
+    )
+    rename_headers: list[HeaderRename] = Field(
+        default=[], max_length=64, description="Client headers passed on renamed."
+    )
+    add_headers: list[Header] = Field(default=[], max_length=64, description="Headers added to the upstream request.")
+    set_body: list[BodyValue] = Field(default=[], max_length=64, description="Body fields set (added or replaced).")
+    remove_body: list[FieldName] = Field(default=[], max_length=64, description="Body fields removed.")
+    rename_body: list[FieldRename] = Field(default=[], max_length=64, description="Body fields renamed.")
+    identity: IdentityHeaders | None = Field(default=None, description="Signed identity headers (see IdentityHeaders).")
+
+    @field_validator("add_headers", "rename_headers")
+    @classmethod
+    def _allowed(cls, given: list[Header] | list[HeaderRename]) -> list[Header] | list[HeaderRename]:
+        _not_the_gateways([h.name if isinstance(h, Header) else h.to for h in given])
+        return given
+
+
+class ResponseTransform(Scoped):
+    """Change the headers of the answers the upstream gave (answers and streams), as Kong's response-transformer
+    does: remove some (e.g. `openai-processing-ms`), add others."""
+
+    remove_headers: list[HeaderName] = Field(default=[], max_length=64, description="Headers removed.")
+    add_headers: list[Header] = Field(default=[], max_length=64, description="Headers added (replacing one).")
+
+
 class PromptPolicies(StrictModel):
     """The policies on the prompt, settable gateway-wide (`GatewaySettings.policies`), per route and per consumer
     group (`ConsumerGroup.policies`): the narrowest scope that sets one wins."""
@@ -306,6 +416,12 @@ class PromptPolicies(StrictModel):
     )
     request_validation: RequestValidation | None = Field(
         default=None, description="Check the body against a JSON Schema (see RequestValidation)."
+    )
+    request_transform: RequestTransform | None = Field(
+        default=None, description="Headers and body fields for the upstream (see RequestTransform)."
+    )
+    response_transform: ResponseTransform | None = Field(
+        default=None, description="Headers of the answer (see ResponseTransform)."
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 from dataclasses import dataclass
@@ -58,6 +59,12 @@ class Exchange:
     @property
     def filters(self) -> list[AnswerFilter]:
         return self.context.answer_filters if self.context is not None else []
+
+    def edit_headers(self, headers: dict[str, str]) -> None:
+        """response_transform's edits, on an answer's headers."""
+        if self.context is not None:
+            for edit in self.context.header_edits:
+                edit(headers)
 
     def fail(self, status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:
         return self.api.error(status, message, code, headers=headers)
@@ -133,7 +140,7 @@ class DataPlane:
         try:
             body = await _read_json_object(request, snapshot.settings.max_body_bytes)
             policies = request_chain(snapshot, route, access.consumer)
-            context = RequestContext(api, body, access.consumer) if policies else None
+            context = RequestContext(api, body, access.consumer, request.headers) if policies else None
             if context is not None and policies.sent:  # the request phase, on the body as sent
                 decided = run_request(policies.sent, context)
                 if decided is not None:
@@ -147,6 +154,8 @@ class DataPlane:
                     _log_redacted(route, consumer, context)
                     return api.error(decided.status, decided.message, decided.code, decided.param, decided.headers)
             call = (native or upstream.provider).chat_call(body if native else api.unified(body), prepared.stream)
+            if context is not None and context.upstream_headers:  # request_transform's; the adapter's own win
+                call = dataclasses.replace(call, headers={**context.upstream_headers, **call.headers})
         except BadRequest as exc:
             return api.error(exc.status, exc.message, exc.code, exc.param, exc.headers)
         except TranslationError as exc:
@@ -208,6 +217,7 @@ class DataPlane:
         for answer_filter in ex.filters:
             answer = ex.api.map_answer(answer, answer_filter.whole)
         self._record(ex, False, status, completion.tokens, answer=answer)
+        ex.edit_headers(headers)
         return web.Response(status=status, body=answer, content_type="application/json", headers=headers)
 
     async def _stream(
@@ -234,6 +244,7 @@ class DataPlane:
                     self._record(ex, True, response.status, None)
                     return ex.upstream_error(response.status, response.content_type, body)
                 _copy_headers(response, headers)
+                ex.edit_headers(headers)
                 client = web.StreamResponse(status=200, headers=headers)
                 client.content_type = "text/event-stream"
                 client.headers["Cache-Control"] = "no-cache"

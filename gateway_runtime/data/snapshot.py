@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from lockgate.gateway_runtime.data.budgets import Budget, cost_budget, token_budgets
 from lockgate.gateway_runtime.data.identities import KeyEntry, KeyTable, OwnLimits
 from lockgate.gateway_runtime.data.limits import Limit
-from lockgate.gateway_runtime.data.policies import Chain, Scope, chain, merged, scope_of
+from lockgate.gateway_runtime.data.policies import Chain, PolicyError, Scope, chain, merged, scope_of
 from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
-from lockgate.sdk import ConsumerGroup, GatewayConfig, GatewaySettings, LlmUpstream
+from lockgate.sdk import ConsumerGroup, GatewayConfig, GatewaySettings, LlmUpstream, PromptPolicies
 from lockgate.sdk.config import ConfigProblem
 from lockgate.sdk.entities import expiry_time
 from lockgate.sdk.secrets import SecretError, resolve_secret
@@ -78,6 +78,14 @@ def secret_refs(spec: LlmUpstream) -> list[tuple[tuple[str, ...], str]]:
     return [(field, ref) for field, ref in refs if ref is not None]
 
 
+def compiled_scope(policies: PromptPolicies, where: tuple[str | int, ...]) -> Scope:
+    """A scope's policies compiled; CompileError naming the field of one that cannot run here."""
+    try:
+        return scope_of(policies)
+    except PolicyError as exc:
+        raise CompileError(ConfigProblem((*where, "policies", *exc.field), str(exc))) from None
+
+
 def group_budgets(group: ConsumerGroup) -> tuple[Budget, ...]:
     """A group's token limits and cost budget, as each of its consumers' budgets."""
     cost = cost_budget(group.name, group.cost_budget)
@@ -94,11 +102,11 @@ def compile_snapshot(
         for spec, secrets in zip(config.upstreams, resolve_secrets(config), strict=True)
     }
 
-    gateway_scope = scope_of(config.gateway.policies)
+    gateway_scope = compiled_scope(config.gateway.policies, ("gateway",))
     entries: list[tuple[str, CompiledRoute]] = []
-    for route in config.routes:
+    for index, route in enumerate(config.routes):
         policies = route.policies
-        prompt_scope = merged(gateway_scope, scope_of(policies))
+        prompt_scope = merged(gateway_scope, compiled_scope(policies, ("routes", index)))
         compiled = CompiledRoute(
             name=route.name,
             methods=frozenset(route.methods),
@@ -135,6 +143,10 @@ def compile_snapshot(
         keys=table,
         upstreams=tuple(upstreams.values()),
         prices=PriceTable(config.gateway.prices),
-        group_scopes={g.name: scope for g in config.consumer_groups if (scope := scope_of(g.policies))},
+        group_scopes={
+            g.name: scope
+            for index, g in enumerate(config.consumer_groups)
+            if (scope := compiled_scope(g.policies, ("consumer_groups", index)))
+        },
         chains={},
     )

@@ -11,6 +11,8 @@ first; the response phase, when there is one, in reverse):
      780      request   prompt_decorator  (never fails)
      770      request   pii_redaction     400 pii_detected in reject mode (naming the field and the kinds);
                         and on the way back   the answer's texts masked, streams held back by the longest span
+     760      request   request_transform  (never fails) headers for the upstream, body fields, signed identity
+     750      request   response_transform (never fails) registers the answer's header edits
        0      log       usage             never fails a request (runs after the response)
 
 The request phase runs on the body once the gateway checked it against its client API and chose the upstream (a
@@ -30,11 +32,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
-from lockgate.gateway_runtime.data.policies.base import RequestContext, RequestPolicy, Respond
+from lockgate.gateway_runtime.data.policies.base import PolicyError, RequestContext, RequestPolicy, Respond
 from lockgate.gateway_runtime.data.policies.pii_redaction import PiiRedactionPolicy
 from lockgate.gateway_runtime.data.policies.prompt_decorator import PromptDecoratorPolicy
 from lockgate.gateway_runtime.data.policies.prompt_guard import PromptGuardPolicy
 from lockgate.gateway_runtime.data.policies.prompt_template import PromptTemplatePolicy
+from lockgate.gateway_runtime.data.policies.request_transform import RequestTransformPolicy, ResponseTransformPolicy
 from lockgate.gateway_runtime.data.policies.request_validation import RequestValidationPolicy
 from lockgate.sdk import PromptPolicies
 
@@ -44,17 +47,23 @@ REQUEST_POLICIES: dict[str, Callable[[Any], RequestPolicy]] = {
     "pii_redaction": PiiRedactionPolicy,
     "prompt_template": PromptTemplatePolicy,
     "request_validation": RequestValidationPolicy,
+    "request_transform": RequestTransformPolicy,
+    "response_transform": ResponseTransformPolicy,
 }
 Scope = Mapping[str, RequestPolicy | None]  # what one scope sets: a policy, or None where it turns one off
 
 
 def scope_of(policies: PromptPolicies) -> dict[str, RequestPolicy | None]:
-    """The policies one scope sets, compiled."""
+    """The policies one scope sets, compiled; PolicyError names the field (from the policy's kind on) of one that
+    cannot run here."""
     scope: dict[str, RequestPolicy | None] = {}
     for kind, make in REQUEST_POLICIES.items():
         spec = getattr(policies, kind)
         if spec is not None:
-            scope[kind] = make(spec) if spec.enabled else None
+            try:
+                scope[kind] = make(spec) if spec.enabled else None
+            except PolicyError as exc:
+                raise PolicyError((kind, *exc.field), str(exc)) from None
     return scope
 
 
@@ -89,6 +98,7 @@ def group_scope(scopes: Mapping[str, Scope], groups: Iterable[str]) -> dict[str,
 __all__ = [
     "REQUEST_POLICIES",
     "Chain",
+    "PolicyError",
     "RequestContext",
     "RequestPolicy",
     "Respond",

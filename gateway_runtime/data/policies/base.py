@@ -3,12 +3,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # the client APIs need the snapshot, which compiles these policies
     from lockgate.gateway_runtime.data.clients.base import ClientApi
     from lockgate.gateway_runtime.data.identities import Identity
+
+
+class PolicyError(ValueError):
+    """A policy's model is valid but it cannot run here (a secret reference that does not resolve): its field."""
+
+    def __init__(self, field: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +56,10 @@ class RequestContext:
     api: ClientApi
     body: dict[str, Any]
     consumer: Identity | None
+    headers: Mapping[str, str] = field(default_factory=dict)  # the client's (case-insensitive)
+    upstream_headers: dict[str, str] = field(default_factory=dict)  # added to the upstream request
     answer_filters: list[AnswerFilter] = field(default_factory=list)  # in the order they run on the answer
+    header_edits: list[Callable[[dict[str, str]], None]] = field(default_factory=list)  # on the answer's headers
     redacted: dict[str, int] = field(default_factory=dict)  # PII found, counts by kind (never the values)
 
 
