@@ -307,6 +307,13 @@ class ConsumerGroup(StrictModel):
         "consumer's groups by name that sets one wins).",
     )
 
+    @field_validator("policies")
+    @classmethod
+    def _no_error_template(cls, policies: PromptPolicies) -> PromptPolicies:
+        if policies.error_template is not None:  # most of the gateway's errors come before it knows the group
+            raise ValueError("error_template is set per gateway or route, not per consumer group")
+        return policies
+
 
 def _unique_groups(groups: list[str]) -> list[str]:
     if len(set(groups)) != len(groups):

@@ -8,7 +8,7 @@ import orjson
 from lockgate.sdk._base import Name, SecretRef, StrictModel
 from lockgate.sdk.body_schemas import SchemaError, compile_schema
 from lockgate.sdk.patterns import PatternError, compile_any, compile_pattern
-from lockgate.sdk.templates import TemplateError, compile_template
+from lockgate.sdk.templates import TemplateError, compile_template, render
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict, JsonValue
 
@@ -402,6 +402,53 @@ class ResponseTransform(Scoped):
     add_headers: list[Header] = Field(default=[], max_length=64, description="Headers added (replacing one).")
 
 
+MAX_ERROR_BODY = 65_536
+ERROR_SAMPLE = {  # what a template is tried with when the config is validated
+    "status": 429,
+    "code": "rate_limit_exceeded",
+    "message": 'Rate limit reached for consumer "alice": 10 requests per 60s. Retry after 7s.',
+    "type": "rate_limit_error",
+    "param": None,
+    "request_id": "0123456789abcdef",
+}
+
+
+class ErrorTemplate(Scoped):
+    """The body of the gateway's own errors (a refused key, a limit reached, an unreachable upstream: not the
+    upstream's own errors, which pass as they are), per gateway or route, e.g. to match a company's API error
+    shape. `body` is a jinja2 template (sandboxed) with `status`, `code`, `message`, `type` (OpenAI's error type),
+    `param` and `request_id` (also sent as `x-request-id`); for JSON, quote values with `tojson`:
+    `{"fault": {"id": {{ request_id | tojson }}, "text": {{ message | tojson }}}}`. Without one, errors are in the
+    client API's own shape (OpenAI's or Anthropic's). A stream that breaks after it started ends with the API's own
+    error event (the SDKs parse those)."""
+
+    model_config = ConfigDict(json_schema_extra=_some_of("body"))  # as _some checks
+
+    body: Template | None = Field(default=None, description="The error body template.")
+    content_type: str = Field(
+        default="application/json",
+        pattern=r"^[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}$",
+        description="Its content type (JSON ones are checked to render JSON).",
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> ErrorTemplate:
+        if not self.enabled:
+            return self
+        if self.body is None:
+            raise ValueError("error_template: give body (or enabled: false)")
+        try:
+            sample = render(compile_template(self.body), ERROR_SAMPLE, MAX_ERROR_BODY)
+        except TemplateError as exc:
+            raise ValueError(f"error_template: the body {exc}") from None
+        if self.content_type.endswith("json"):
+            try:
+                orjson.loads(sample)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"error_template: the body does not render JSON ({exc}); quote with tojson") from None
+        return self
+
+
 class PromptPolicies(StrictModel):
     """The policies on the prompt, settable gateway-wide (`GatewaySettings.policies`), per route and per consumer
     group (`ConsumerGroup.policies`): the narrowest scope that sets one wins."""
@@ -422,6 +469,9 @@ class PromptPolicies(StrictModel):
     )
     response_transform: ResponseTransform | None = Field(
         default=None, description="Headers of the answer (see ResponseTransform)."
+    )
+    error_template: ErrorTemplate | None = Field(
+        default=None, description="The gateway's own error bodies, per gateway or route (see ErrorTemplate)."
     )
 
 

@@ -98,7 +98,7 @@ def render(template: jinja2.Template, variables: Mapping[str, Any], limit: int) 
     except TemplateError:
         raise
     except jinja2.UndefinedError as exc:
-        raise TemplateError(f"needs a variable the request did not give: {exc.message}") from None
+        raise TemplateError(f"uses a variable that was not given: {exc.message}") from None
     except SecurityError as exc:
         raise TemplateError(f"was stopped: {exc}") from None
     except (TypeError, ValueError, ArithmeticError, LookupError) as exc:  # e.g. a filter given a value it cannot take

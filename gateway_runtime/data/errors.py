@@ -24,8 +24,12 @@ _TYPES = {
 }
 
 
+def error_type(status: int) -> str:
+    return _TYPES.get(status, "api_error")
+
+
 def error_body(status: int, message: str, code: str, param: str | None = None) -> bytes:
-    error = {"message": message, "type": _TYPES.get(status, "api_error"), "code": code, "param": param}
+    error = {"message": message, "type": error_type(status), "code": code, "param": param}
     return orjson.dumps({"error": error})
 
 

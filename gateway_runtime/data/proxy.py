@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +68,7 @@ class Exchange:
                 edit(headers)
 
     def fail(self, status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:
-        return self.api.error(status, message, code, headers=headers)
+        return (self.route.errors or self.api).error(status, message, code, headers=headers)
 
     def upstream_error(self, status: int, content_type: str, body: bytes) -> web.Response:
         """An upstream's error, in the client API's shape (the provider's adapter maps it; a relay's passes)."""
@@ -120,23 +121,24 @@ class DataPlane:
         snapshot = self.snapshot
         match = snapshot.router.match(request.path)
         if match is None or request.method not in match.route.methods:
-            return error_response(404, f"No route matches {request.method} {request.path}.", "route_not_found")
+            fail = snapshot.errors.error if snapshot.errors else error_response
+            return fail(404, f"No route matches {request.method} {request.path}.", "route_not_found")
         route = match.route
         api = CLIENT_APIS.get(match.operation) if request.method == "POST" else None
+        errors = route.errors or api or OPENAI  # who answers the gateway's own errors: the template or the API
         if api is None and (match.operation, request.method) != ("models", "GET"):
-            return error_response(
+            return errors.error(
                 404,
                 f"Route '{route.name}' serves POST .../chat/completions, POST .../messages, POST .../embeddings and "
                 f"GET .../models, not {request.method} {match.rest}.",
                 "operation_not_found",
             )
-        answer = api or OPENAI
         access = run_access(snapshot, route, request.headers, self.limiter)
         if isinstance(access, Respond):
-            return answer.error(access.status, access.message, access.code, headers=access.headers)
+            return errors.error(access.status, access.message, access.code, headers=access.headers)
         consumer = access.consumer.name if access.consumer else ANONYMOUS
         if api is None:
-            return await self._models(route, access.response_headers)
+            return await self._models(route, access.response_headers, errors.error)
         try:
             body = await _read_json_object(request, snapshot.settings.max_body_bytes)
             policies = request_chain(snapshot, route, access.consumer)
@@ -144,7 +146,7 @@ class DataPlane:
             if context is not None and policies.sent:  # the request phase, on the body as sent
                 decided = run_request(policies.sent, context)
                 if decided is not None:
-                    return api.error(decided.status, decided.message, decided.code, decided.param, decided.headers)
+                    return errors.error(decided.status, decided.message, decided.code, decided.param, decided.headers)
             upstream = _chosen(route, body)
             native = upstream.provider.native(api.format)
             prepared = api.prepare(body, route, upstream)
@@ -152,14 +154,14 @@ class DataPlane:
                 decided = run_request(policies.checked, context)
                 if decided is not None:
                     _log_redacted(route, consumer, context)
-                    return api.error(decided.status, decided.message, decided.code, decided.param, decided.headers)
+                    return errors.error(decided.status, decided.message, decided.code, decided.param, decided.headers)
             call = (native or upstream.provider).chat_call(body if native else api.unified(body), prepared.stream)
             if context is not None and context.upstream_headers:  # request_transform's; the adapter's own win
                 call = dataclasses.replace(call, headers={**context.upstream_headers, **call.headers})
         except BadRequest as exc:
-            return api.error(exc.status, exc.message, exc.code, exc.param, exc.headers)
+            return errors.error(exc.status, exc.message, exc.code, exc.param, exc.headers)
         except TranslationError as exc:
-            return api.error(400, exc.message, "invalid_request", exc.param)
+            return errors.error(400, exc.message, "invalid_request", exc.param)
         exchange = Exchange(
             route, upstream, api, native or upstream.provider, native is None, prepared, consumer, body, snapshot.prices
         )
@@ -293,7 +295,9 @@ class DataPlane:
             await client.write_eof()
         return client
 
-    async def _models(self, route: CompiledRoute, headers: dict[str, str]) -> web.StreamResponse:
+    async def _models(
+        self, route: CompiledRoute, headers: dict[str, str], fail: Callable[..., web.Response]
+    ) -> web.StreamResponse:
         """What the caller may ask for: the route's aliases, its upstream's fixed model, or its upstream's list."""
         upstream = route.upstream
         if route.aliases is not None or upstream.model is not None:
@@ -304,25 +308,27 @@ class DataPlane:
             data = [{"id": name, "object": "model", "owned_by": owner} for name, owner in named]
             return web.json_response({"object": "list", "data": data}, dumps=_json, headers=headers)
         if not (upstream.gate.try_acquire() or await upstream.gate.acquire(upstream.pool_timeout_s)):
-            return error_response(*_busy(upstream), headers={"Retry-After": "1"})
+            return fail(*_busy(upstream), headers={"Retry-After": "1"})
         try:
-            return await self._list_models(upstream, headers)
+            return await self._list_models(upstream, headers, fail)
         finally:
             upstream.gate.release()
 
-    async def _list_models(self, upstream: Upstream, headers: dict[str, str]) -> web.StreamResponse:
+    async def _list_models(
+        self, upstream: Upstream, headers: dict[str, str], fail: Callable[..., web.Response]
+    ) -> web.StreamResponse:
         call = upstream.provider.models_call()
         try:
             async with upstream.session.get(call.url, headers=call.headers, timeout=upstream.timeout) as response:
                 body = await response.read()
                 if response.status != 200:
                     error = upstream.provider.error(response.status, response.content_type, body)
-                    return error_response(error.status, error.message, error.code)
+                    return fail(error.status, error.message, error.code)
         except aiohttp.ClientError as exc:
-            return error_response(*_failure(upstream, exc))
+            return fail(*_failure(upstream, exc))
         listing = upstream.provider.models(body)
         if listing is None:
-            return error_response(
+            return fail(
                 502, f"Upstream '{upstream.name}' returned a model list it cannot read.", "upstream_invalid_response"
             )
         return web.Response(status=200, body=listing, content_type="application/json", headers=headers)

@@ -9,10 +9,11 @@ from lockgate.gateway_runtime.data.budgets import Budget, cost_budget, token_bud
 from lockgate.gateway_runtime.data.identities import KeyEntry, KeyTable, OwnLimits
 from lockgate.gateway_runtime.data.limits import Limit
 from lockgate.gateway_runtime.data.policies import Chain, PolicyError, Scope, chain, merged, scope_of
+from lockgate.gateway_runtime.data.policies.error_template import ErrorTemplatePolicy
 from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
-from lockgate.sdk import ConsumerGroup, GatewayConfig, GatewaySettings, LlmUpstream, PromptPolicies
+from lockgate.sdk import ConsumerGroup, ErrorTemplate, GatewayConfig, GatewaySettings, LlmUpstream, PromptPolicies
 from lockgate.sdk.config import ConfigProblem
 from lockgate.sdk.entities import expiry_time
 from lockgate.sdk.secrets import SecretError, resolve_secret
@@ -39,6 +40,7 @@ class CompiledRoute:
     aliases: dict[str, tuple[Upstream, str]] | None  # model name -> (upstream, its model); None: no aliases
     prompt_scope: Scope  # the request-phase policies of the gateway and the route, merged
     prompt_chain: Chain  # ... ready to run, for consumers whose groups set none
+    errors: ErrorTemplatePolicy | None  # the route's error template, or the gateway's; None: the API's shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class Snapshot:
     keys: KeyTable
     upstreams: tuple[Upstream, ...]
     prices: PriceTable
+    errors: ErrorTemplatePolicy | None  # the gateway's error template (for requests no route matches)
     group_scopes: dict[str, Scope]  # the groups that set request-phase policies
     chains: dict[tuple[str, frozenset[str]], Chain]  # (route, groups) -> chain, filled as met
 
@@ -86,6 +89,13 @@ def compiled_scope(policies: PromptPolicies, where: tuple[str | int, ...]) -> Sc
         raise CompileError(ConfigProblem((*where, "policies", *exc.field), str(exc))) from None
 
 
+def error_template(spec: ErrorTemplate | None, wider: ErrorTemplatePolicy | None) -> ErrorTemplatePolicy | None:
+    """A scope's error template: its own, none where it turns the wider one off, else the wider one."""
+    if spec is None:
+        return wider
+    return ErrorTemplatePolicy(spec) if spec.enabled else None
+
+
 def group_budgets(group: ConsumerGroup) -> tuple[Budget, ...]:
     """A group's token limits and cost budget, as each of its consumers' budgets."""
     cost = cost_budget(group.name, group.cost_budget)
@@ -103,6 +113,7 @@ def compile_snapshot(
     }
 
     gateway_scope = compiled_scope(config.gateway.policies, ("gateway",))
+    gateway_errors = error_template(config.gateway.policies.error_template, None)
     entries: list[tuple[str, CompiledRoute]] = []
     for index, route in enumerate(config.routes):
         policies = route.policies
@@ -119,6 +130,7 @@ def compile_snapshot(
             aliases={a.name: (upstreams[a.upstream], a.model) for a in route.models} if route.models else None,
             prompt_scope=prompt_scope,
             prompt_chain=chain(prompt_scope),
+            errors=error_template(policies.error_template, gateway_errors),
         )
         entries.extend((path, compiled) for path in route.paths)
 
@@ -143,6 +155,7 @@ def compile_snapshot(
         keys=table,
         upstreams=tuple(upstreams.values()),
         prices=PriceTable(config.gateway.prices),
+        errors=gateway_errors,
         group_scopes={
             g.name: scope
             for index, g in enumerate(config.consumer_groups)
