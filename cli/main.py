@@ -80,6 +80,7 @@ def serve(
     from lockgate.gateway_runtime import ConfigFileError, StartError, run
     from lockgate.gateway_runtime.data.snapshot import CompileError
     from lockgate.sdk import ServeOptions
+    from lockgate.sdk.problems import problems_of
     from pydantic import ValidationError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -87,9 +88,9 @@ def serve(
     try:
         options = ServeOptions.model_validate(given)
     except ValidationError as exc:  # a usage error, like a flag typer itself refuses
-        error = exc.errors()[0]
-        flag = f"--{'-'.join(str(p) for p in error['loc']).replace('_', '-')}: " if error["loc"] else ""
-        raise typer.BadParameter(f"{flag}{error['msg'].removeprefix('Value error, ')}") from None
+        problem = problems_of(exc.errors(), ServeOptions)[0]
+        flag = f"--{'-'.join(str(p) for p in problem.loc).replace('_', '-')}: " if problem.loc else ""
+        raise typer.BadParameter(f"{flag}{problem.message}") from None
     try:
         run(options)
     except (ConfigFileError, CompileError, StartError) as exc:

@@ -3,12 +3,13 @@ models when the construct that takes them is created (an error names the constru
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from lockgate.constructs.errors import ConstructValidationError
-from lockgate.sdk import DecoratorMessage, PiiPattern
+from lockgate.sdk import DecoratorMessage, NamedTemplate, PiiPattern
 
 if TYPE_CHECKING:
     from lockgate.constructs.consumers import ConsumerGroup
@@ -18,9 +19,10 @@ if TYPE_CHECKING:
 class Policy:
     """A policy. Use the factories: `Policy.key_auth()`, `Policy.acl(gold, silver)`, `Policy.usage()`,
     `Policy.prompt_decorator(prepend=["Be brief."])`, `Policy.prompt_guard(deny=[r"(?i)ignore previous"])`,
-    `Policy.pii_redaction()`.
+    `Policy.pii_redaction()`, `Policy.prompt_template(NamedTemplate(...))`, `Policy.request_validation({...})`,
+    `Policy.request_transform(add_headers={...})`, `Policy.response_transform(...)`, `Policy.error_template(...)`.
     The prompt policies also go on a `ConsumerGroup(policies=[...])` or the `Gateway(policies=[...])`: the
-    narrowest scope that sets one wins, and `enabled=False` turns it off there."""
+    narrowest scope that sets one wins, and `enabled=False` turns it off there (error_template: gateway or route)."""
 
     kind: str
     props: dict[str, Any]
@@ -86,6 +88,75 @@ class Policy:
         if detectors is not None:
             props["detectors"] = list(detectors)
         return cls("pii_redaction", props | {"enabled": enabled})
+
+    @classmethod
+    def prompt_template(
+        cls,
+        *templates: NamedTemplate,
+        allow_untemplated: bool = True,
+        max_output_chars: int | None = None,
+        enabled: bool = True,
+    ) -> Policy:
+        """Named jinja2 templates a request asks for with a message `{template://NAME}` and `properties`."""
+        props: dict[str, Any] = {"templates": [t.model_dump() for t in templates], "enabled": enabled}
+        props["allow_untemplated"] = allow_untemplated
+        return cls("prompt_template", props | _given(max_output_chars=max_output_chars))
+
+    @classmethod
+    def request_validation(cls, body_schema: dict[str, Any] | None = None, *, enabled: bool = True) -> Policy:
+        """Refuse bodies that do not match this JSON Schema (a dict; it travels as JSON text)."""
+        schema = json.dumps(body_schema, sort_keys=True) if body_schema is not None else None
+        return cls("request_validation", {"enabled": enabled} | _given(body_schema=schema))
+
+    @classmethod
+    def request_transform(
+        cls,
+        *,
+        forward_headers: Sequence[str] = (),
+        rename_headers: Mapping[str, str] | None = None,
+        add_headers: Mapping[str, str] | None = None,
+        set_body: Mapping[str, Any] | None = None,
+        remove_body: Sequence[str] = (),
+        rename_body: Mapping[str, str] | None = None,
+        identity_secret: str | None = None,
+        enabled: bool = True,
+    ) -> Policy:
+        """Headers and body fields for the upstream; `identity_secret` (a secret reference) signs identity
+        headers (the default names: x-consumer-name, x-consumer-groups, x-lockgate-timestamp, -signature)."""
+        props: dict[str, Any] = {
+            "forward_headers": list(forward_headers),
+            "rename_headers": [{"name": k, "to": v} for k, v in (rename_headers or {}).items()],
+            "add_headers": [{"name": k, "value": v} for k, v in (add_headers or {}).items()],
+            "set_body": [{"field": k, "json_value": json.dumps(v)} for k, v in (set_body or {}).items()],
+            "remove_body": list(remove_body),
+            "rename_body": [{"name": k, "to": v} for k, v in (rename_body or {}).items()],
+            "enabled": enabled,
+        }
+        if identity_secret is not None:
+            props["identity"] = {"secret": identity_secret}
+        return cls("request_transform", props)
+
+    @classmethod
+    def response_transform(
+        cls, *, remove_headers: Sequence[str] = (), add_headers: Mapping[str, str] | None = None, enabled: bool = True
+    ) -> Policy:
+        """Headers removed from and added to the upstream's answers."""
+        added = [{"name": k, "value": v} for k, v in (add_headers or {}).items()]
+        return cls(
+            "response_transform", {"remove_headers": list(remove_headers), "add_headers": added, "enabled": enabled}
+        )
+
+    @classmethod
+    def error_template(
+        cls, body: str | None = None, *, content_type: str | None = None, enabled: bool = True
+    ) -> Policy:
+        """The gateway's own error bodies from a jinja2 template (status, code, message, type, param, request_id)."""
+        return cls("error_template", {"enabled": enabled} | _given(body=body, content_type=content_type))
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The arguments given (not None): the model's defaults fill the rest."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def policy_props(path: str, policies: Sequence[Policy] | None) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from lockgate.sdk._base import Name, SecretRef, StrictModel
 from lockgate.sdk.patterns import PatternError, compile_pattern
-from lockgate.sdk.policies import CostBudget, PromptPolicies, RateLimit, RoutePolicies, TokenLimit
+from lockgate.sdk.policies import CostBudget, GroupPolicies, PromptPolicies, RateLimit, RoutePolicies, TokenLimit
 from lockgate.sdk.prices import ModelPrice
 from lockgate.sdk.providers import (
     DEFAULT_BASE_URLS,
@@ -301,18 +301,11 @@ class ConsumerGroup(StrictModel):
     cost_budget: CostBudget | None = Field(
         default=None, description="Cost budget applied to each consumer of the group (per day or month)."
     )
-    policies: PromptPolicies = Field(
-        default_factory=PromptPolicies,
+    policies: GroupPolicies = Field(
+        default_factory=GroupPolicies,
         description="Policies on its consumers' prompts, over the route's and the gateway's (the first of a "
         "consumer's groups by name that sets one wins).",
     )
-
-    @field_validator("policies")
-    @classmethod
-    def _no_error_template(cls, policies: PromptPolicies) -> PromptPolicies:
-        if policies.error_template is not None:  # most of the gateway's errors come before it knows the group
-            raise ValueError("error_template is set per gateway or route, not per consumer group")
-        return policies
 
 
 def _unique_groups(groups: list[str]) -> list[str]:

@@ -95,6 +95,12 @@ def _some_of(*fields: str) -> JsonDict:
     return {"anyOf": [off, *some]}
 
 
+def _given(field: str) -> JsonDict:
+    """JSON Schema for a `_some` check on one optional text: turned off, or the text given."""
+    off: JsonDict = {"properties": {"enabled": {"const": False}}, "required": ["enabled"]}
+    return {"anyOf": [off, {"properties": {field: {"type": "string"}}, "required": [field]}]}
+
+
 class Scoped(StrictModel):
     """A policy that can be set gateway-wide, per route and per consumer group: the narrowest scope that sets it
     wins (group over route over gateway), and `enabled: false` there turns it off for what that scope covers."""
@@ -280,7 +286,7 @@ class RequestValidation(Scoped):
     400 `invalid_request_body` naming the JSON path and what was expected. Offline (no `$ref` to a URL) and with
     linear-time `pattern`s."""
 
-    model_config = ConfigDict(json_schema_extra=_some_of("body_schema"))  # as _some checks
+    model_config = ConfigDict(json_schema_extra=_given("body_schema"))  # as _some checks
 
     body_schema: Annotated[str | None, AfterValidator(_schema)] = Field(
         default=None, max_length=262_144, description="The JSON Schema, as JSON text (Terraform: jsonencode({...}))."
@@ -422,7 +428,7 @@ class ErrorTemplate(Scoped):
     client API's own shape (OpenAI's or Anthropic's). A stream that breaks after it started ends with the API's own
     error event (the SDKs parse those)."""
 
-    model_config = ConfigDict(json_schema_extra=_some_of("body"))  # as _some checks
+    model_config = ConfigDict(json_schema_extra=_given("body"))  # as _some checks
 
     body: Template | None = Field(default=None, description="The error body template.")
     content_type: str = Field(
@@ -449,9 +455,13 @@ class ErrorTemplate(Scoped):
         return self
 
 
-class PromptPolicies(StrictModel):
-    """The policies on the prompt, settable gateway-wide (`GatewaySettings.policies`), per route and per consumer
-    group (`ConsumerGroup.policies`): the narrowest scope that sets one wins."""
+class GroupPolicies(StrictModel):
+    """The policies on the request and its answer, settable gateway-wide (`GatewaySettings.policies`), per route
+    and per consumer group (`ConsumerGroup.policies`): the narrowest scope that sets one wins."""
+
+    # a wider kind given where this one is asked for (RoutePolicies for a group) is checked as this one: refused
+    # for what it adds, never silently cut
+    model_config = ConfigDict(revalidate_instances="subclass-instances")
 
     prompt_decorator: PromptDecorator | None = Field(default=None, description="Add messages (see PromptDecorator).")
     prompt_guard: PromptGuard | None = Field(default=None, description="Refuse prompts by pattern (see PromptGuard).")
@@ -470,6 +480,12 @@ class PromptPolicies(StrictModel):
     response_transform: ResponseTransform | None = Field(
         default=None, description="Headers of the answer (see ResponseTransform)."
     )
+
+
+class PromptPolicies(GroupPolicies):
+    """The gateway-wide policies (`GatewaySettings.policies`): a group's, and the error template (most of the
+    gateway's errors come before it knows the consumer's groups, so that one is per gateway or route)."""
+
     error_template: ErrorTemplate | None = Field(
         default=None, description="The gateway's own error bodies, per gateway or route (see ErrorTemplate)."
     )

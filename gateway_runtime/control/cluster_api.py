@@ -27,6 +27,7 @@ from lockgate.gateway_runtime.control.sinks import PublishedFiles
 from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.control.usage_drain import add_lines
 from lockgate.sdk.api import DataPlaneReport, DataPlanes, DataPlaneState, DataPlaneStatus
+from lockgate.sdk.problems import problems_of
 from pydantic import ValidationError
 
 log = logging.getLogger("lockgate.cluster")
@@ -117,7 +118,8 @@ class Cluster:
         try:
             report = DataPlaneReport.model_validate_json(await request.read())
         except ValidationError as exc:
-            return _error(400, f"the data plane's report is not valid: {exc.errors()[0]['msg']}", "invalid_report")
+            problem = problems_of(exc.errors(), DataPlaneReport)[0]
+            return _error(400, f"the data plane's report is not valid: {problem}", "invalid_report")
         self.reports.saw(report)
         have = published.Position(report.base, report.config_hash, report.offset, report.epoch)
         deadline = time.monotonic() + min(report.wait_s, MAX_WAIT_S)

@@ -13,7 +13,7 @@ from lockgate.gateway_runtime.data.policies.error_template import ErrorTemplateP
 from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.router import Router
 from lockgate.gateway_runtime.data.upstream import Upstream, UpstreamPool
-from lockgate.sdk import ConsumerGroup, ErrorTemplate, GatewayConfig, GatewaySettings, LlmUpstream, PromptPolicies
+from lockgate.sdk import ConsumerGroup, ErrorTemplate, GatewayConfig, GatewaySettings, GroupPolicies, LlmUpstream
 from lockgate.sdk.config import ConfigProblem
 from lockgate.sdk.entities import expiry_time
 from lockgate.sdk.secrets import SecretError, resolve_secret
@@ -81,7 +81,7 @@ def secret_refs(spec: LlmUpstream) -> list[tuple[tuple[str, ...], str]]:
     return [(field, ref) for field, ref in refs if ref is not None]
 
 
-def compiled_scope(policies: PromptPolicies, where: tuple[str | int, ...]) -> Scope:
+def compiled_scope(policies: GroupPolicies, where: tuple[str | int, ...]) -> Scope:
     """A scope's policies compiled; CompileError naming the field of one that cannot run here."""
     try:
         return scope_of(policies)

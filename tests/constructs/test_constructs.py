@@ -353,3 +353,55 @@ def test_pii_redaction_policy() -> None:
             paths=["/b"],
             policies=[Policy.pii_redaction(detectors=["emails"])],
         )
+
+
+def test_templates_validation_transforms_and_error_templates() -> None:
+    from lockgate.constructs import ConsumerGroup, Gateway, LlmUpstream, Policy, Route
+    from lockgate.sdk import NamedTemplate, TemplateMessage
+
+    stack = TerraformStack(App(), "more")
+    company = '{"fault": {"text": {{ message | tojson }}}}'
+    gateway = Gateway(stack, "gw", policies=[Policy.error_template(company)])
+    upstream = LlmUpstream.openai(stack, "oai", gateway=gateway, model="gpt-4o-mini")
+    summary = NamedTemplate(name="summary", messages=[TemplateMessage(content="Summarise {{ text }}")])
+    policies = [
+        Policy.prompt_template(summary, allow_untemplated=False),
+        Policy.request_validation({"type": "object", "required": ["messages"]}),
+        Policy.request_transform(
+            add_headers={"x-team": "blue"}, set_body={"temperature": 0.2}, identity_secret="env:K"
+        ),
+        Policy.response_transform(remove_headers=["openai-processing-ms"]),
+        Policy.error_template(enabled=False),
+    ]
+    Route(stack, "chat", gateway=gateway, upstream=upstream, paths=["/v1"], policies=policies)
+    resources = json.loads(Synth.synth(stack))["resource"]
+    (route,) = resources["lockgate_route"].values()
+    given = route["policies"]
+    assert given["prompt_template"]["templates"][0]["messages"] == [{"role": "user", "content": "Summarise {{ text }}"}]
+    assert json.loads(given["request_validation"]["body_schema"]) == {"required": ["messages"], "type": "object"}
+    assert given["request_transform"]["add_headers"] == [{"name": "x-team", "value": "blue"}]
+    assert given["request_transform"]["set_body"] == [{"field": "temperature", "json_value": "0.2"}]
+    assert given["request_transform"]["identity"] == {"secret": "env:K"}
+    assert given["error_template"] == {"enabled": False}
+    (runtime,) = resources["lockgate_gateway"].values()
+    assert runtime["settings"]["policies"]["error_template"]["body"] == company
+    with pytest.raises(ConstructValidationError, match=r"request_validation.body_schema: .*not a valid JSON Schema"):
+        Route(
+            stack,
+            "bad",
+            gateway=gateway,
+            upstream=upstream,
+            paths=["/b"],
+            policies=[Policy.request_validation({"type": "objekt"})],
+        )
+    with pytest.raises(ConstructValidationError, match=r"request_transform.add_headers: .*the gateway's own"):
+        Route(
+            stack,
+            "worse",
+            gateway=gateway,
+            upstream=upstream,
+            paths=["/c"],
+            policies=[Policy.request_transform(add_headers={"Authorization": "x"})],
+        )
+    with pytest.raises(ConstructValidationError, match=r"policies.error_template: .*not permitted"):
+        ConsumerGroup(stack, "odd", gateway=gateway, policies=[Policy.error_template(company)])

@@ -102,5 +102,5 @@ def test_bad_error_templates_are_refused_naming_the_field() -> None:
         ErrorTemplate(body="{{ status_code }}", content_type="text/plain")
     with pytest.raises(ValidationError) as on_group:
         ConsumerGroup(name="g", policies=PromptPolicies(error_template=COMPANY))
-    assert on_group.value.errors()[0]["loc"] == ("policies",)
+    assert on_group.value.errors()[0]["loc"] == ("policies", "error_template"), "per gateway or route only"
     assert ErrorTemplate(body='{"e": {{ message | tojson }}}').content_type == "application/json"

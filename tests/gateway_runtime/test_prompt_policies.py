@@ -22,6 +22,7 @@ from lockgate.sdk import (
     ConsumerGroup,
     DecoratorMessage,
     GatewaySettings,
+    GroupPolicies,
     KeyAuth,
     LlmUpstream,
     PromptDecorator,
@@ -135,7 +136,7 @@ def _gateway(start_gateway: Callable, upstream: LlmUpstream, guard_everywhere: b
             admin.update_settings(GatewaySettings(policies=PromptPolicies(prompt_guard=NO_SECRETS)))
         admin.upstreams.create(upstream)
         admin.consumer_groups.create(
-            ConsumerGroup(name="gold", policies=PromptPolicies(prompt_guard=PromptGuard(enabled=False)))
+            ConsumerGroup(name="gold", policies=GroupPolicies(prompt_guard=PromptGuard(enabled=False)))
         )
         policies = RoutePolicies(key_auth=KeyAuth(), prompt_decorator=BRIEF)
         admin.routes.create(Route(name="chat", paths=["/v1"], upstream=upstream.name, policies=policies))

@@ -32,6 +32,9 @@ resource "lockgate_gateway" "gw" {
         deny    = ["(?i)ignore (all )?previous instructions"]
         message = "Refused by policy."
       }
+      error_template {
+        body = "{\\"fault\\": {\\"code\\": {{ code | tojson }}, \\"text\\": {{ message | tojson }}}}"
+      }
     }
   }
 }
@@ -80,6 +83,36 @@ resource "lockgate_route" "claude" {
       append {
         role    = "user"
         content = "Answer in English."
+      }
+    }
+    prompt_template {
+      templates {
+        name = "summary"
+        messages { content = "Summarise {{ text }}." }
+      }
+    }
+    request_validation {
+      body_schema = jsonencode({
+        type       = "object"
+        required   = ["messages"]
+        properties = { messages = { type = "array" } }
+      })
+    }
+    request_transform {
+      add_headers {
+        name  = "x-team"
+        value = "blue"
+      }
+      set_body {
+        field      = "temperature"
+        json_value = "0.2"
+      }
+      identity { secret = "file:HMAC_FILE" }
+    }
+    response_transform {
+      add_headers {
+        name  = "x-served-by"
+        value = "lockgate"
       }
     }
   }
@@ -132,8 +165,11 @@ output "key" {
 
 
 @pytest.mark.e2e
-def test_anthropic_and_azure_upstreams_from_terraform(project: Callable) -> None:
-    p = project(BODY.replace("MAX_TOKENS", "256"))
+def test_anthropic_and_azure_upstreams_from_terraform(project: Callable, tmp_path: Path) -> None:
+    secret = tmp_path / "hmac"
+    secret.write_text("hmac-e2e-secret")
+    body = BODY.replace("HMAC_FILE", str(secret))
+    p = project(body.replace("MAX_TOKENS", "256"))
     plan = p.tf("plan", "-input=false").stdout
     assert 'api_version = "2024-10-21"' in plan and 'version    = "2023-06-01"' in plan, "defaults shown in the plan"
     p.apply()
@@ -164,13 +200,28 @@ def test_anthropic_and_azure_upstreams_from_terraform(project: Callable) -> None
         assert admin.consumer_groups.get("metered").policies.prompt_guard.enabled is False
         pii = admin.routes.get("azure").policies.pii_redaction
         assert pii.detectors == ["email", "payment_card"] and pii.custom[0].max_length == 64 and pii.mode == "mask"
+        claude = admin.routes.get("claude").policies
+        assert claude.request_transform.identity.signature_header == "x-lockgate-signature", "defaults filled in"
+        assert claude.prompt_template.templates[0].messages[0].role == "user"
+    client = openai.OpenAI(base_url=f"{proxy_url}/claude/v1", api_key=key, max_retries=0)
+    templated = client.chat.completions.with_raw_response.create(
+        model="smart",
+        messages=[{"role": "user", "content": "{template://summary}"}],
+        extra_body={"properties": {"text": "x"}},
+    )
+    assert templated.parse().choices[0].message.content == REPLY and templated.headers["x-served-by"] == "lockgate"
+    with pytest.raises(openai.BadRequestError) as invalid:
+        client.chat.completions.create(model="smart", messages=[], extra_body={"messages": None})
+    assert invalid.value.body == {
+        "fault": {"code": "invalid_request_body", "text": invalid.value.body["fault"]["text"]}
+    }
 
-    p.write(BODY.replace("MAX_TOKENS", "512"))
+    p.write(body.replace("MAX_TOKENS", "512"))
     plan = p.tf("plan", "-input=false").stdout
     assert "1 to change, 0 to destroy" in plan and "256 -> 512" in plan, "a setting changes in place"
     p.apply()
     p.tf("plan", "-detailed-exitcode", "-input=false")
 
-    p.write(BODY.replace("MAX_TOKENS", "256").replace('"azure"\n  base_url', '"openai"\n  base_url'))
+    p.write(body.replace("MAX_TOKENS", "256").replace('"azure"\n  base_url', '"openai"\n  base_url'))
     refused = p.tf("plan", "-input=false", ok=(1,))
     assert "azure: settings for type 'azure', but type is 'openai'" in refused.stderr.replace("\n", " ")

@@ -31,7 +31,25 @@ def test_route_schema_mirrors_the_sdk_model() -> None:
     ], "model aliases: a repeated block"
     assert isinstance(policies, SingleNestedBlock) and policies.type_name == "policies"
     blocks = {b.type_name: b for b in policies.block.block_types}
-    assert list(blocks) == ["prompt_decorator", "prompt_guard", "pii_redaction", "key_auth", "acl", "usage"]
+    assert list(blocks) == [
+        "prompt_decorator",
+        "prompt_guard",
+        "pii_redaction",
+        "prompt_template",
+        "request_validation",
+        "request_transform",
+        "response_transform",
+        "error_template",
+        "key_auth",
+        "acl",
+        "usage",
+    ]
+    transform = {b.type_name: b for b in blocks["request_transform"].block.block_types}
+    assert isinstance(transform["add_headers"], ListNestedBlock) and isinstance(
+        transform["identity"], SingleNestedBlock
+    )
+    validation = {a.name: a for a in blocks["request_validation"].block.attributes}
+    assert isinstance(validation["body_schema"].type, tft.String), "a JSON Schema travels as JSON text"
     decorator = {b.type_name: b for b in blocks["prompt_decorator"].block.block_types}
     assert isinstance(decorator["prepend"], ListNestedBlock), "decorator messages: repeated typed blocks"
     guard = {a.name: a for a in blocks["prompt_guard"].block.attributes}

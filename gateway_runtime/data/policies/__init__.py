@@ -39,7 +39,7 @@ from lockgate.gateway_runtime.data.policies.prompt_guard import PromptGuardPolic
 from lockgate.gateway_runtime.data.policies.prompt_template import PromptTemplatePolicy
 from lockgate.gateway_runtime.data.policies.request_transform import RequestTransformPolicy, ResponseTransformPolicy
 from lockgate.gateway_runtime.data.policies.request_validation import RequestValidationPolicy
-from lockgate.sdk import PromptPolicies
+from lockgate.sdk import GroupPolicies
 
 REQUEST_POLICIES: dict[str, Callable[[Any], RequestPolicy]] = {
     "prompt_decorator": PromptDecoratorPolicy,
@@ -53,7 +53,7 @@ REQUEST_POLICIES: dict[str, Callable[[Any], RequestPolicy]] = {
 Scope = Mapping[str, RequestPolicy | None]  # what one scope sets: a policy, or None where it turns one off
 
 
-def scope_of(policies: PromptPolicies) -> dict[str, RequestPolicy | None]:
+def scope_of(policies: GroupPolicies) -> dict[str, RequestPolicy | None]:
     """The policies one scope sets, compiled; PolicyError names the field (from the policy's kind on) of one that
     cannot run here."""
     scope: dict[str, RequestPolicy | None] = {}
