@@ -1,13 +1,13 @@
 """JSON Schemas for request bodies (`request_validation`), compiled with jsonschema-rs: offline (a `$ref` to a URL
 is an error, never a fetch) and with the linear-time regex engine for `pattern` and `patternProperties` (no
 backreferences or lookarounds), so no request can make validation backtrack. The draft is the schema's `$schema`,
-2020-12 when it names none."""
+2020-12 when it names none. jsonschema-rs is imported on first use (about 3 MB a gateway without schemas does not
+carry)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import jsonschema_rs
 import orjson
 
 MAX_SCHEMA = 262_144  # characters of JSON
@@ -20,6 +20,8 @@ class SchemaError(ValueError):
 def compile_schema(text: str) -> Any:
     """The validator for a JSON Schema given as JSON text; SchemaError if it is not JSON, not a schema, or uses
     what the gateway cannot run."""
+    import jsonschema_rs
+
     if len(text) > MAX_SCHEMA:
         raise SchemaError(f"is {len(text)} characters long; schemas are limited to {MAX_SCHEMA}")
     try:

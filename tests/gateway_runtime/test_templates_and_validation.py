@@ -5,6 +5,7 @@ streamed and not (what reached the upstream read back from the mock)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -206,3 +207,20 @@ def test_the_anthropic_sdk_through_template_and_validation(
         client.messages.create(model="slow", max_tokens=64, messages=ask, extra_body=extra)
     assert invalid.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
     assert "at model" in invalid.value.message, "checked as sent: before the alias is resolved"
+
+
+def test_the_sandbox_bounds_what_a_render_can_do() -> None:
+    from lockgate.sdk.templates import TemplateError, compile_template, render
+
+    for source, said in (
+        ("{{ 'a' * 100000 }}", "'*' would make 100000 items"),
+        ("{{ words * 100000 }}", "'*' would make"),
+        ("{{ 2 ** 1000 }}", "at most 64"),
+        ("{% for i in range(1000000) %}{% endfor %}", "range() of 1000000 items"),
+        ("{{ ''.__class__.__mro__ }}", "unsafe"),
+        ("{{ points.append(1) }}", "unsafe"),
+        ("{{ lipsum() }}", "'lipsum' is undefined"),
+    ):
+        with pytest.raises(TemplateError, match=re.escape(said)):
+            render(compile_template(source), {"words": "w", "points": []}, 65_536)
+    assert render(compile_template("{{ words * 3 }}"), {"words": "ab"}, 10) == "ababab"
