@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import full_chain
 from gateway_config import bench_config
 from load import body, concurrent_streams, ttft_ms, wrk
 from report import FULL_CHAIN, TRANSLATED
@@ -200,6 +201,8 @@ def run(plan: Plan, skip_litellm: bool, workers: list[int]) -> list[Row]:
             rows.extend(measure_route(routes, plan, direct, TRANSLATED, "/anthropic/v1"))
             rows.extend(measure_route(routes, plan, direct, FULL_CHAIN, "/full/v1"))
             routes.stop()
+            print("  the full chain and the relay, interleaved ...", flush=True)
+            full_chain.measure(*((3, 2) if plan is QUICK else (6, 4)))
             if not skip_litellm:
                 one(lambda: start_litellm(work, mock, LITELLM_BIN), slow=True)
         finally:
