@@ -1,4 +1,5 @@
-"""The admin API's error contract: every error is `{"error": {"message", "type", "code", "field"}}`.
+"""The admin API's error contract: every error is `{"error": {"message", "type", "code", "field"}}` (the gateway's
+one vocabulary, data/errors.py).
 
 That holds for what FastAPI and Starlette answer themselves (unknown paths, wrong methods with an `Allow` header that
 lists every method the path has, bodies that are not JSON), for changes the gateway's mode refuses (405, with an
@@ -16,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from lockgate.gateway_runtime.control.service import ChangeRejected
+from lockgate.gateway_runtime.data.errors import error_object
 from lockgate.sdk.problems import problems_of
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
@@ -24,15 +26,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 MAX_BODY_BYTES = 32 << 20
 _READS = frozenset({"GET", "HEAD"})
 PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
-_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    404: "not_found_error",
-    405: "method_not_allowed",
-    409: "conflict_error",
-    413: "invalid_request_error",
-    422: "invalid_request_error",
-}
 
 
 def error_response(
@@ -42,8 +35,9 @@ def error_response(
     code: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = {"message": message, "type": _TYPES.get(status, "api_error"), "code": code, "field": field}
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
+    return JSONResponse(
+        {"error": error_object(status, message, code, field=field)}, status_code=status, headers=headers
+    )
 
 
 def _not_json() -> JSONResponse:

@@ -16,7 +16,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 from lockgate.gateway_runtime.data import estimate
-from lockgate.gateway_runtime.data.budgets import Budget, BudgetTable, Hold, Refusal
+from lockgate.gateway_runtime.data.budgets import BudgetTable
 from lockgate.gateway_runtime.data.clients import CLIENT_APIS, OPENAI
 from lockgate.gateway_runtime.data.clients.base import BadRequest, ClientApi, Prepared
 from lockgate.gateway_runtime.data.errors import error_response
@@ -26,6 +26,7 @@ from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limiter
 from lockgate.gateway_runtime.data.pipeline import request_chain, run_access, run_request
 from lockgate.gateway_runtime.data.policies import RequestContext, Respond
 from lockgate.gateway_runtime.data.policies.base import AnswerFilter
+from lockgate.gateway_runtime.data.policies.rate_limit import reserve
 from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.providers.base import Provider, TranslationError, UpstreamCall
 from lockgate.gateway_runtime.data.snapshot import CompiledRoute, Snapshot
@@ -167,13 +168,19 @@ class DataPlane:
         )
         exchange.context = context
         holds = None
-        if access.consumer is not None and access.consumer.budgets:
-            admitted = self._admit(exchange, access.consumer.budgets, snapshot.settings.completion_reserve_tokens)
-            if isinstance(admitted, Refusal):
-                code = "token_limit_exceeded" if admitted.budget.kind == "tokens" else "cost_budget_exceeded"
-                headers = {**access.response_headers, **admitted.headers()}
-                return exchange.fail(429, admitted.message(consumer), code, headers)
-            holds = admitted
+        if access.consumer is not None and access.consumer.budgets:  # rate_limit's token limits and cost budgets
+            reserved = reserve(
+                self.budgets,
+                access,
+                access.consumer.budgets,
+                body,
+                prepared.model,
+                snapshot.prices,
+                snapshot.settings.completion_reserve_tokens,
+            )
+            if isinstance(reserved, Respond):
+                return exchange.fail(reserved.status, reserved.message, reserved.code, reserved.headers)
+            holds = reserved
         try:
             if not (upstream.gate.try_acquire() or await upstream.gate.acquire(upstream.pool_timeout_s)):
                 return exchange.fail(*_busy(upstream), {"Retry-After": "1"})
@@ -186,15 +193,6 @@ class DataPlane:
         finally:
             if holds:  # reconcile: release the estimate, charge what the provider counted (0 if it never answered)
                 self.budgets.settle(holds, exchange.spent.total, exchange.cost_micros)
-
-    def _admit(self, ex: Exchange, budgets: tuple[Budget, ...], reserve: int) -> list[Hold] | Refusal:
-        """Admit before: the prompt's estimate plus its max_tokens (or the reserve), and what that would cost."""
-        prompt = estimate.prompt_tokens(ex.body)
-        completion = estimate.completion_cap(ex.body) or reserve
-        cost = ex.prices.cost_micros(ex.prepared.model, Tokens(prompt, completion, prompt + completion))
-        return self.budgets.admit(
-            ex.consumer, [(b, prompt + completion if b.kind == "tokens" else cost) for b in budgets]
-        )
 
     async def _complete(self, ex: Exchange, call: UpstreamCall, headers: dict[str, str]) -> web.StreamResponse:
         upstream = ex.upstream

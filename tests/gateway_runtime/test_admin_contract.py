@@ -33,9 +33,16 @@ def error(response: httpx.Response, status: int) -> dict[str, object]:
 
 
 def test_what_fastapi_answers_itself_follows_the_contract(admin: httpx.Client) -> None:
-    assert "/nowhere" in str(error(admin.get("/nowhere"), 404)["message"])
+    missing = error(admin.get("/nowhere"), 404)
+    assert "/nowhere" in str(missing["message"])
+    assert missing["type"] == "invalid_request_error"  # the proxy's vocabulary: the type OpenAI gives a 404
     wrong = admin.patch("/routes")
-    assert error(wrong, 405)["message"] == "PATCH is not allowed on /routes; use GET, POST"
+    assert error(wrong, 405) == {
+        "message": "PATCH is not allowed on /routes; use GET, POST",
+        "type": "method_not_allowed",
+        "code": None,
+        "field": None,
+    }
     assert wrong.headers["Allow"] == "GET, POST"
     assert admin.put("/api-keys/x").headers["Allow"] == "DELETE, GET"
     not_utf8 = admin.post("/consumers", content=b"\xff\xfe{", headers={"Content-Type": "application/json"})

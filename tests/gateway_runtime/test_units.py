@@ -11,7 +11,7 @@ from lockgate.gateway_runtime.control.store import Store
 from lockgate.gateway_runtime.control.usage_drain import AddedUp, drain
 from lockgate.gateway_runtime.data.budgets import MONTH, Budget, BudgetTable, Refusal
 from lockgate.gateway_runtime.data.limits import FixedWindowLimiter, Limit
-from lockgate.gateway_runtime.data.pipeline import presented_key
+from lockgate.gateway_runtime.data.policies.key_auth import presented_key
 from lockgate.gateway_runtime.data.prices import PriceTable
 from lockgate.gateway_runtime.data.providers.openai import OpenAiTee, openai_usage
 from lockgate.gateway_runtime.data.router import Router

@@ -4,7 +4,8 @@ first; the response phase, when there is one, in reverse):
     priority  phase     policy            on failure
     1000      access    key_auth          401 missing, unknown or expired key
      950      access    acl               403 consumer not in an allowed group
-     900      access    rate_limit        429 with Retry-After (the consumer's limits; tokens and cost reserved)
+     900      access    rate_limit        429 with Retry-After (the consumer's limits; tokens and cost reserved
+                                          once the request is checked)
      800      request   request_validation  400 invalid_request_body, naming the JSON path (on the body as sent)
      795      request   prompt_template   400 unknown_template / template_error / template_required
      790      request   prompt_guard      400 prompt_refused, naming the message
@@ -15,7 +16,8 @@ first; the response phase, when there is one, in reverse):
      750      request   response_transform (never fails) registers the answer's header edits
        0      log       usage             never fails a request (runs after the response)
 
-The request phase runs on the body once the gateway checked it against its client API and chose the upstream (a
+The access phase's policies (key_auth.py, acl.py, rate_limit.py) are functions the runner (pipeline.py) calls in
+that order on what the route and the consumer's key say; they have no scopes. The request phase runs on the body once the gateway checked it against its client API and chose the upstream (a
 model alias resolved), except request_validation, which checks the body exactly as the client sent it (its schema
 speaks the client's words). The template renders before the guard, so the guard sees what the client's variables
 made; the guard runs before the decorator (Kong runs them the other way), so the gateway's own messages never trip

@@ -49,6 +49,14 @@ class AnswerFilter(Protocol):
 
 
 @dataclass(slots=True)
+class Access:
+    """What the access phase learned: who is calling, and headers to add to the response."""
+
+    consumer: Identity | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class RequestContext:
     """A checked request on its way to the upstream: the policies of the request phase read and change `body` (in
     its client API's format, through `api`), and register what the response phase must do to the answer."""
