@@ -72,12 +72,17 @@ def stack_dir(root: Path, stack: str, stacks: list[str]) -> Path:
     return out_dir(root) / "stacks" / stack
 
 
-def terraform(root: Path, stack: str, *args: str, synthesize: bool = True, capture: bool = False) -> int | str:
-    """Synth (optionally), init, then `terraform ARGS` in the stack's directory; returns its exit code."""
+def initialised(root: Path, stack: str, synthesize: bool = True) -> tuple[Path, dict[str, str], str]:
+    """Synth (optionally), then `terraform init` in the stack's directory: its directory, environment and binary."""
     stacks = synth(root) if synthesize else _known_stacks(root)
     directory = stack_dir(root, stack, stacks)
     env = terraform_env(root)
     binary = terraform_binary()
+    init_in(directory, env, binary, f"stack {stack!r}")
+    return directory, env, binary
+
+
+def init_in(directory: Path, env: dict[str, str], binary: str, what: str) -> None:
     init = subprocess.run(
         [binary, "init", "-input=false", "-upgrade", "-no-color"],
         cwd=directory,
@@ -86,7 +91,12 @@ def terraform(root: Path, stack: str, *args: str, synthesize: bool = True, captu
         text=True,
     )
     if init.returncode != 0:
-        raise IacError(f"terraform init failed for stack {stack!r}:\n{init.stdout[-2000:]}{init.stderr[-2000:]}")
+        raise IacError(f"terraform init failed for {what}:\n{init.stdout[-2000:]}{init.stderr[-2000:]}")
+
+
+def terraform(root: Path, stack: str, *args: str, synthesize: bool = True, capture: bool = False) -> int | str:
+    """Synth (optionally), init, then `terraform ARGS` in the stack's directory; returns its exit code."""
+    directory, env, binary = initialised(root, stack, synthesize)
     command, *rest = args
     # Terraform colours its output even when it goes to a file or a CI log: only a terminal gets colours
     argv = [binary, command, *([] if sys.stdout.isatty() and not capture else ["-no-color"]), *rest]
@@ -95,7 +105,23 @@ def terraform(root: Path, stack: str, *args: str, synthesize: bool = True, captu
         if result.returncode != 0:
             raise IacError(result.stderr.strip() or result.stdout.strip())
         return result.stdout
-    return subprocess.run(argv, cwd=directory, env=env).returncode
+    code = subprocess.run(argv, cwd=directory, env=env).returncode
+    if code == 0 and command == "apply":
+        keep_applied(root, stack, directory / "cdk.tf.json")
+    elif code == 0 and command == "destroy":  # nothing left to roll back to
+        shutil.rmtree(applied_config(root, stack).parent, ignore_errors=True)
+    return code
+
+
+def applied_config(root: Path, stack: str) -> Path:
+    """Where the configuration last applied to `stack` is kept (what `lockgate promote --rollback` returns to)."""
+    return root / ".lockgate" / "applied" / stack / "cdk.tf.json"
+
+
+def keep_applied(root: Path, stack: str, config: Path) -> None:
+    kept = applied_config(root, stack)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(config, kept)
 
 
 def _known_stacks(root: Path) -> list[str]:

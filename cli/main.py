@@ -145,6 +145,66 @@ def diff(stack: Stack) -> None:
     _terraform(stack, "plan", "-input=false", "-detailed-exitcode")
 
 
+class ReportFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def promote(
+    stacks: Annotated[
+        list[str],
+        typer.Argument(metavar="SOURCE TARGET...", help="The source stack, then the targets in the order to apply."),
+    ],
+    apply_changes: Annotated[
+        bool, typer.Option("--apply", help="Apply to the targets one at a time (the first is the canary).")
+    ] = False,
+    rollback: Annotated[
+        bool,
+        typer.Option("--rollback", help="Re-apply what each named stack ran before its last promotion (no SOURCE)."),
+    ] = False,
+    format: Annotated[ReportFormat, typer.Option("--format", help="text, or json for pipelines.")] = ReportFormat.text,
+) -> None:
+    """Promote what SOURCE runs to TARGETs: check SOURCE (no drift, healthy), report what each target will run and
+    whom it affects (from its last 24 h of usage), and with --apply apply region by region with a smoke check,
+    stopping at the first failure. Exit 0: nothing to do (or applied), 2: changes to apply, 1: error or stopped."""
+    import json
+
+    from lockgate.cli import promote as promotion
+    from lockgate.cli.iac import IacError
+    from lockgate.sdk import LockgateError
+
+    root = _root()
+    who = promotion.actor()
+    try:
+        if rollback:
+            outcomes = [promotion.rollback(root, stack, who) for stack in stacks]
+            if format is ReportFormat.json:
+                typer.echo(json.dumps({"outcomes": [o.__dict__ for o in outcomes]}, indent=2))
+            for outcome in outcomes:
+                if format is ReportFormat.text:
+                    typer.echo(promotion.rollback_text(outcome))
+            raise typer.Exit(1 if any(o.detail.startswith(promotion.FAILED) for o in outcomes) else 0)
+        source, *targets = stacks
+        run = promotion.prepare(root, source, targets)
+        try:
+            if format is ReportFormat.text:
+                typer.echo(promotion.report_text(run))
+            changes = any(t.changes for t in run.targets)
+            done = None
+            if apply_changes:
+                done = promotion.apply(root, run, who, progress=None if format is ReportFormat.json else typer.echo)
+            elif changes and format is ReportFormat.text:
+                typer.echo(f"\nNothing applied: add --apply to apply it, {targets[0]} first.")
+            if format is ReportFormat.json:
+                typer.echo(json.dumps(promotion.report_json(run), indent=2, default=str))
+        finally:
+            run.close()
+        raise typer.Exit((0 if done else 1) if done is not None else (2 if changes else 0))
+    except (IacError, LockgateError) as exc:
+        _fail(str(exc))
+
+
 @app.command()
 def destroy(stack: Stack, auto_approve: AutoApprove = False) -> None:
     """Destroy everything STACK deployed (stops its runtimes and frees their ports)."""

@@ -6,6 +6,7 @@ if __name__ == "constructs":  # imported by its bare folder name from the reposi
     hand_over_to_jsii_constructs(__file__)
 else:
     from lockgate.constructs.consumers import Consumer, ConsumerGroup, ConsumerSet
+    from lockgate.constructs.environment import Environment, EnvironmentStack, Overlay, UpstreamOverlay
     from lockgate.constructs.errors import ConstructValidationError
     from lockgate.constructs.limits import CostBudget, ModelPrice, RateLimit, TokenLimit
     from lockgate.constructs.policies import Policy
@@ -20,14 +21,18 @@ else:
         "ConsumerSet",
         "CostBudget",
         "DockerRuntime",
+        "Environment",
+        "EnvironmentStack",
         "Gateway",
         "LlmUpstream",
         "MockLlm",
         "ModelPrice",
+        "Overlay",
         "Policy",
         "ProcessRuntime",
         "RateLimit",
         "RemoteGateway",
         "Route",
         "TokenLimit",
+        "UpstreamOverlay",
     ]

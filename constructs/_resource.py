@@ -88,6 +88,8 @@ class GatewayEntity(Construct):
         super().__init__(scope, id)
         self.gateway = gateway
         self.name = entity_name(self, name)
+        if gateway.overlay is not None:  # the environment's differences, before validation
+            props = gateway.overlay.apply(type_name, self.name, props)
         self.resource = lockgate_resource(
             self, type_name, model, {"name": self.name, **props}, {"gateway": gateway.gateway_id}
         )

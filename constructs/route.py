@@ -41,3 +41,4 @@ class Route(GatewayEntity):
             "policies": policy_props(f"{scope.node.path}/{id}", policies),
         }
         super().__init__(scope, id, gateway=gateway, name=name, type_name="route", model=RouteModel, props=props)
+        self.paths = list(paths)

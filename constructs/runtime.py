@@ -15,6 +15,7 @@ from constructs import Construct
 
 if TYPE_CHECKING:
     from lockgate.constructs.consumers import Consumer, ConsumerGroup
+    from lockgate.constructs.environment import Overlay
     from lockgate.constructs.route import Route
     from lockgate.constructs.upstream import LlmUpstream
 
@@ -59,7 +60,10 @@ class DockerRuntime:
 
 
 class GatewayRef(Construct):
-    """What entities need of a gateway (`gateway_id`), and the helpers that add them to it."""
+    """What entities need of a gateway (`gateway_id`, the `overlay` of its environment), and the helpers that add
+    them to it."""
+
+    overlay: Overlay | None = None
 
     @property
     def gateway_id(self) -> str:
@@ -134,14 +138,17 @@ class Gateway(GatewayRef):
         idle_timeout_s: float | None = None,
         prices: list[ModelPrice] | None = None,
         policies: list[Policy] | None = None,
+        overlay: Overlay | None = None,
     ) -> None:
         """The data plane settings (`max_body_bytes`, ...) are GatewaySettings'; unset ones keep its defaults.
         `prices` (`ModelPrice(model=..., input=..., output=...)`, USD per million tokens) override or add to the
         gateway's price catalogue; `policies` (prompt policies: `Policy.prompt_guard(...)`) run on every route
-        unless a route or a consumer group sets its own."""
+        unless a route or a consumer group sets its own. `overlay`: its environment's, applied to every entity
+        added to it (EnvironmentStack passes it)."""
         super().__init__(scope, id)
         self.name = entity_name(self, name)
         self.runtime = runtime or ProcessRuntime()
+        self.overlay = overlay
         given = {
             "max_body_bytes": max_body_bytes,
             "max_header_bytes": max_header_bytes,

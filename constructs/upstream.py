@@ -61,11 +61,12 @@ class LlmUpstream(GatewayEntity):
         id: str,
         *,
         gateway: GatewayRef,
-        model: str,
+        model: str | None = None,
         api_key: str = "env:OPENAI_API_KEY",
         base_url: str = OPENAI_BASE_URL,
     ) -> LlmUpstream:
-        """OpenAI (or a compatible API), authenticated by a secret reference such as 'env:OPENAI_API_KEY'."""
+        """OpenAI (or a compatible API), authenticated by a secret reference such as 'env:OPENAI_API_KEY'; `model`,
+        when given, serves every request (else the request's model, or a route's alias's)."""
         return cls(scope, id, gateway=gateway, base_url=base_url, model=model, auth=api_key)
 
     @classmethod
@@ -112,9 +113,9 @@ class LlmUpstream(GatewayEntity):
 
     @classmethod
     def mock(
-        cls, scope: Construct, id: str, *, gateway: GatewayRef, mock: MockLlm, model: str = "mock-1"
+        cls, scope: Construct, id: str, *, gateway: GatewayRef, mock: MockLlm, model: str | None = "mock-1"
     ) -> LlmUpstream:
-        """The local mock LLM, as an upstream of the provider whose format it speaks."""
+        """The local mock LLM, as an upstream of the provider whose format it speaks (`model=None`: the request's)."""
         type = None if mock.type == "openai" else mock.type
         return cls(scope, id, gateway=gateway, type=type, base_url=mock.base_url, model=model)
 

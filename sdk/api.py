@@ -132,6 +132,29 @@ class Status(StrictModel):
     config_hash: str
 
 
+class Promotion(StrictModel):
+    """One promotion to a target, as `lockgate promote` records it in the target's control plane (`POST
+    /promotions`): who, when, from which source and config, to which targets, and how it ended here."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="The promotion's id.")
+    at: float = Field(ge=0, description="Unix time it ended on this target.")
+    actor: str = Field(min_length=1, max_length=256, description="Who ran it ($LOCKGATE_ACTOR, else user@host).")
+    source: str = Field(min_length=1, max_length=256, description="The source stack.")
+    source_config_hash: str = Field(max_length=128, description="The config hash the source ran.")
+    targets: list[str] = Field(min_length=1, max_length=64, description="Every target, in the order applied.")
+    target: str = Field(min_length=1, max_length=256, description="This target.")
+    result: Literal["applied", "apply_failed", "smoke_failed", "rolled_back"]
+    config_hash_before: str = Field(default="", max_length=128)
+    config_hash_after: str = Field(default="", max_length=128)
+    detail: str = Field(default="", max_length=4096, description="What went wrong, or the rollback's source.")
+
+
+class Promotions(StrictModel):
+    """`GET /promotions`: this gateway's promotions, newest first."""
+
+    promotions: list[Promotion]
+
+
 class DataPlaneReport(StrictModel):
     """What a data plane tells its control plane at every sync (cluster endpoint; docs/cluster.md)."""
 

@@ -22,6 +22,8 @@ from lockgate.sdk.api import (
     ConsumerRecord,
     ConsumerUsage,
     DataPlanes,
+    Promotion,
+    Promotions,
     RouteRecord,
     Status,
     UpstreamRecord,
@@ -271,6 +273,14 @@ class _Api:
 
     def update_settings(self, settings: GatewaySettings) -> Any:
         return _convert(self._call("PUT", "/gateway", settings), GatewaySettings.model_validate)
+
+    def record_promotion(self, promotion: Promotion) -> Any:
+        """Record a promotion that reached this gateway (`lockgate promote` does)."""
+        return _convert(self._call("POST", "/promotions", promotion), Promotion.model_validate)
+
+    def promotions(self) -> Any:
+        """The promotions recorded on this gateway, newest first (`Promotions`)."""
+        return _convert(self._call("GET", "/promotions"), Promotions.model_validate)
 
 
 def _headers(token: str, owner: str) -> dict[str, str]:

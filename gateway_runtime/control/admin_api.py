@@ -39,7 +39,7 @@ from lockgate.sdk import (
     Status,
 )
 from lockgate.sdk._base import NAME_PATTERN, OWNER_PATTERN, whole_numbers_as_int
-from lockgate.sdk.api import DataPlanes, UsageReport
+from lockgate.sdk.api import DataPlanes, Promotion, Promotions, UsageReport
 from lockgate.sdk.batch import BatchResult
 from lockgate.sdk.client import PATHS
 from lockgate.sdk.kinds import KINDS
@@ -264,6 +264,16 @@ def create_admin_app(
         where = {k: v for k, v in (("consumer", consumer), ("route", route), ("model", model)) if v is not None}
         start, end = now - 86_400 if since is None else since, now if until is None else until
         return control.usage_report(list(dict.fromkeys(group_by or ())), bucket, start, end, where)
+
+    @api.post("/promotions", tags=["promotions"], status_code=201, responses=_errors(422))
+    async def record_promotion(promotion: _body(Promotion)) -> Promotion:  # type: ignore[valid-type]
+        """Record a promotion that reached this gateway (`lockgate promote` does, after each target)."""
+        return await control.record_promotion(promotion)
+
+    @api.get("/promotions", tags=["promotions"], responses=READ)
+    async def list_promotions() -> Promotions:
+        """The promotions recorded here, newest first (the last 1,000)."""
+        return await control.promotions()
 
     app.include_router(api)
     openapi = app.openapi

@@ -32,6 +32,8 @@ from lockgate.sdk import (
     ConsumerUsage,
     GatewayConfig,
     GatewaySettings,
+    Promotion,
+    Promotions,
     UsageRecord,
     UsageReport,
     UsageRow,
@@ -336,6 +338,17 @@ class ControlPlane:
             (current := self.state.get(kind, name)) is not None and current.spec == entity.spec
             for (kind, name), entity in change.puts.items()
         )
+
+    # -- promotions ------------------------------------------------------------------------------------------
+    async def record_promotion(self, promotion: Promotion) -> Promotion:
+        """Kept in the store beside the config (a DB-less gateway records them too: they are not config)."""
+        body = promotion.model_dump(mode="json")
+        await asyncio.to_thread(self.store.add_promotion, promotion.at, promotion.id, body)
+        return promotion
+
+    async def promotions(self) -> Promotions:
+        rows = await asyncio.to_thread(self.store.promotions)
+        return Promotions(promotions=[Promotion.model_validate(row) for row in rows])
 
     # -- usage -----------------------------------------------------------------------------------------------
     def usage(self, consumer: str) -> ConsumerUsage:

@@ -33,7 +33,10 @@ CREATE INDEX IF NOT EXISTS usage_buckets_by_time ON usage_buckets (bucket);
 CREATE INDEX IF NOT EXISTS usage_recent_by_consumer ON usage_recent (consumer, at);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS usage_offsets (file TEXT PRIMARY KEY, offset INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS promotions (id TEXT NOT NULL, at REAL NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS promotions_by_time ON promotions (at);
 """
+PROMOTIONS_KEPT = 1000
 
 
 USAGE_COUNTS = ("cached_tokens", "reasoning_tokens", "cost_micros", "estimated")  # added to usage_totals later
@@ -182,6 +185,20 @@ class Store:
             query += f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}"
         rows = self._db.execute(query, (since, until, *where.values())).fetchall()
         return [row for row in rows if row[len(keys)] is not None]
+
+    def add_promotion(self, at: float, promotion_id: str, body: dict[str, Any]) -> None:
+        """Record one promotion; the oldest beyond PROMOTIONS_KEPT are dropped."""
+        with self._transaction():
+            self._db.execute("INSERT INTO promotions VALUES (?, ?, ?)", (promotion_id, at, json.dumps(body)))
+            self._db.execute(
+                "DELETE FROM promotions WHERE rowid NOT IN (SELECT rowid FROM promotions ORDER BY at DESC LIMIT ?)",
+                (PROMOTIONS_KEPT,),
+            )
+
+    def promotions(self) -> list[dict[str, Any]]:
+        """Newest first."""
+        rows = self._db.execute("SELECT body FROM promotions ORDER BY at DESC, rowid DESC").fetchall()
+        return [json.loads(body) for (body,) in rows]
 
     def close(self) -> None:
         self._db.close()

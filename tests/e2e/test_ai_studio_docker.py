@@ -1,5 +1,6 @@
 """Environments x regions on one machine: two ai-studio stacks deployed side by side on Docker, in front of the
-mock LLM (the documented switch), each called with the OpenAI SDK, then destroyed."""
+mock LLM (the documented switch), each called with the OpenAI SDK; a change deployed to one region and promoted to
+the other (smoke-checked through its data-plane container); then destroyed."""
 
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ def test_two_regions_side_by_side_on_docker(
             urls[stack] = lockgate(project, "output", stack, "proxy_url").stdout
             key = lockgate(project, "output", stack, "studio_web_api_key").stdout
             client = openai.OpenAI(base_url=urls[stack] + "/v1", api_key=key, max_retries=0)
-            reply = client.chat.completions.create(model="x", messages=[{"role": "user", "content": "hi"}])
-            assert reply.model == "gpt-4o-mini"  # the stack's model, answered by its own mock
+            reply = client.chat.completions.create(model="fast", messages=[{"role": "user", "content": "hi"}])
+            assert reply.model == "gpt-4o-mini"  # the alias's model, answered by the stack's own mock
             states = json.loads(lockgate(project, "output", stack, "data_plane_states", "--json").stdout)
             assert states == [f"lockgate-{stack}-dp-0=in_sync"]
         assert len(set(urls.values())) == 2
@@ -43,6 +44,18 @@ def test_two_regions_side_by_side_on_docker(
             for c in engine.containers.list(filters={"label": "dev.lockgate.environment=staging"})
         }
         assert regions == {"us", "eu"}
+
+        definition = project / "stacks" / "ai_studio.py"
+        definition.write_text(definition.read_text().replace('"smart": (llm, "gpt-4o")', '"smart": (llm, "gpt-4.1")'))
+        assert lockgate(project, "deploy", STACKS[0], "--auto-approve").returncode == 0
+        promoted = lockgate(project, "promote", *STACKS, "--apply")
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        assert '        models[smart].model: "gpt-4o" -> "gpt-4.1"' in promoted.stdout
+        assert f"{STACKS[1]}: applied, smoke check passed" in promoted.stdout
+        key = lockgate(project, "output", STACKS[1], "studio_web_api_key").stdout
+        client = openai.OpenAI(base_url=urls[STACKS[1]] + "/v1", api_key=key, max_retries=0)
+        reply = client.chat.completions.create(model="smart", messages=[{"role": "user", "content": "hi"}])
+        assert reply.model == "gpt-4.1"
     finally:
         with ThreadPoolExecutor(len(STACKS)) as pool:
             for destroyed in pool.map(lambda stack: lockgate(project, "destroy", stack, "--auto-approve"), STACKS):

@@ -17,11 +17,11 @@ first; the response phase, when there is one, in reverse):
        0      log       usage             never fails a request (runs after the response)
 
 The access phase's policies (key_auth.py, acl.py, rate_limit.py) are functions the runner (pipeline.py) calls in
-that order on what the route and the consumer's key say; they have no scopes. The request phase runs on the body once the gateway checked it against its client API and chose the upstream (a
-model alias resolved), except request_validation, which checks the body exactly as the client sent it (its schema
-speaks the client's words). The template renders before the guard, so the guard sees what the client's variables
-made; the guard runs before the decorator (Kong runs them the other way), so the gateway's own messages never trip
-it.
+that order on what the route and the consumer's key say; they have no scopes. The request phase runs on the body
+once the gateway checked it against its client API and chose the upstream (a model alias resolved), except
+request_validation, which checks the body exactly as the client sent it (its schema speaks the client's words). The
+template renders before the guard, so the guard sees what the client's variables made; the guard runs before the
+decorator (Kong runs them the other way), so the gateway's own messages never trip it.
 
 Scopes: the request-phase policies (pii_redaction's answer side with them) can be set gateway-wide
 (`GatewaySettings.policies`), per route and per consumer group; for each policy the narrowest scope that sets it
