@@ -265,7 +265,7 @@ def create_admin_app(
         start, end = now - 86_400 if since is None else since, now if until is None else until
         return control.usage_report(list(dict.fromkeys(group_by or ())), bucket, start, end, where)
 
-    @api.post("/promotions", tags=["promotions"], status_code=201, responses=_errors(422))
+    @api.post("/promotions", tags=["promotions"], status_code=201, responses=_errors(400, 422))
     async def record_promotion(promotion: _body(Promotion)) -> Promotion:  # type: ignore[valid-type]
         """Record a promotion that reached this gateway (`lockgate promote` does, after each target)."""
         return await control.record_promotion(promotion)

@@ -164,6 +164,15 @@ def test_the_app_synthesises_demo_and_four_ai_studio_stacks(tmp_path: Path) -> N
     assert (gateway["driver"], gateway["data_planes"], gateway["region"]) == ("docker", 2, "eu")
     assert gateway["pass_env"] == ["OPENAI_API_KEY"] and not resources(prod_eu, "lockgate_mock_llm")
     assert "sk-" not in json.dumps(prod_eu)
+    # one definition, each environment's overlay: prod has twice staging's limits
+    staging_eu = json.loads((tmp_path / "stacks" / "ai-studio-staging-eu" / "cdk.tf.json").read_text())
+    limits = [
+        {g["name"]: g["rate_limit"]["requests"] for g in resources(d, "lockgate_consumer_group")}
+        for d in (staging_eu, prod_eu)
+    ]
+    assert limits == [{"free": 10, "gold": 300}, {"free": 20, "gold": 600}]
+    assert resources(staging_eu, "lockgate_route") == resources(prod_eu, "lockgate_route")  # word for word
+    assert {"environment", "smoke_check"} <= set(prod_eu["output"])
 
     # the documented switch: the same stacks in front of a mock LLM container on each gateway's network
     mocked = tmp_path / "mocked"
@@ -405,3 +414,78 @@ def test_templates_validation_transforms_and_error_templates() -> None:
         )
     with pytest.raises(ConstructValidationError, match=r"policies.error_template: .*not permitted"):
         ConsumerGroup(stack, "odd", gateway=gateway, policies=[Policy.error_template(company)])
+
+
+def test_an_environment_stack_applies_its_overlay_to_what_the_definition_declares(tmp_path: Path) -> None:
+    from lockgate.constructs import (
+        ConsumerGroup,
+        CostBudget,
+        Environment,
+        EnvironmentStack,
+        Overlay,
+        TokenLimit,
+        UpstreamOverlay,
+    )
+
+    class Studio(EnvironmentStack):
+        app = "studio"
+
+        def define(self, gateway: Gateway) -> None:
+            llm = LlmUpstream.openai(self, "openai", gateway=gateway, model="gpt-4o-mini")
+            LlmUpstream.openai(self, "other", gateway=gateway)
+            gold = ConsumerGroup(
+                self,
+                "gold",
+                gateway=gateway,
+                rate_limit=RateLimit.per_minute(7),
+                token_limit=TokenLimit(per_minute=1_000, per_day=10_000),
+                cost_budget=CostBudget(usd=12.5),
+            )
+            chat = gateway.add_route(
+                "chat", upstream=llm, paths=["/v1"], policies=[Policy.key_auth(), Policy.acl(gold)]
+            )
+            self.smoke_check(chat, gold.add_consumer("probe"), model="fast")
+
+    prod = Overlay(
+        upstreams={"openai": UpstreamOverlay(base_url="https://llm.prod.example/v1", auth="env:PROD_KEY")},
+        limits_scale=3,
+        data_planes=4,
+    )
+    app = App(outdir=str(tmp_path))
+    Studio(app, Environment("staging", "us"), DockerRuntime(data_planes=1))
+    Studio(app, Environment("prod", "eu", prod), DockerRuntime(data_planes=1))
+    app.synth()
+    staging, production = (
+        json.loads((tmp_path / "stacks" / name / "cdk.tf.json").read_text())
+        for name in ("studio-staging-us", "studio-prod-eu")
+    )
+    assert production["output"]["environment"]["value"] == {"app": "studio", "environment": "prod", "region": "eu"}
+    [gateway] = resources(production, "lockgate_gateway")
+    assert (gateway["name"], gateway["data_planes"], gateway["environment"], gateway["region"]) == (
+        "studio-prod-eu",
+        4,
+        "prod",
+        "eu",
+    )
+    [gateway] = resources(staging, "lockgate_gateway")
+    assert (gateway["name"], gateway["data_planes"]) == ("studio-staging-us", 1)
+    upstreams = {u["name"]: u for u in resources(production, "lockgate_llm_upstream")}
+    assert (
+        upstreams["openai"]["base_url"] == "https://llm.prod.example/v1"
+        and upstreams["openai"]["auth"] == "env:PROD_KEY"
+    )
+    assert upstreams["openai"]["model"] == "gpt-4o-mini"  # what the overlay leaves unset stays the definition's
+    assert upstreams["other"]["base_url"] == "https://api.openai.com/v1"  # other upstreams untouched
+    [group] = resources(production, "lockgate_consumer_group")
+    assert group["rate_limit"] == {"requests": 21, "window_s": 60}
+    assert group["token_limit"] == {"per_minute": 3_000, "per_day": 30_000} and group["cost_budget"]["usd"] == 37.5
+    [group] = resources(staging, "lockgate_consumer_group")
+    assert group["rate_limit"] == {"requests": 7, "window_s": 60}
+    smoke = production["output"]["smoke_check"]
+    assert smoke["sensitive"] is True and smoke["value"]["path"] == "/v1" and smoke["value"]["model"] == "fast"
+    assert smoke["value"]["api_key"].startswith("${lockgate_api_key.")
+
+    with pytest.raises(ConstructValidationError, match="limits_scale must be a number above 0"):
+        Overlay(limits_scale=0)
+    with pytest.raises(ConstructValidationError, match="set the class attribute `app`"):
+        type("Nameless", (EnvironmentStack,), {})(App(), Environment("dev", "us"))

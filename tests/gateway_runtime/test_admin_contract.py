@@ -100,3 +100,28 @@ def test_every_rejected_change_leaves_status_and_config_as_they_were(admin: http
     for response, status in rejected:
         error(response, status)
     assert (admin.get("/status").json(), admin.get("/config").json()) == before
+
+
+def test_promotions_are_recorded_newest_first_and_checked(admin: httpx.Client) -> None:
+    record = {
+        "id": "p1",
+        "at": 100.0,
+        "actor": "rm@example",
+        "source": "app-staging-us",
+        "source_config_hash": "abc",
+        "targets": ["app-prod-us", "app-prod-eu"],
+        "target": "app-prod-us",
+        "result": "applied",
+    }
+    assert admin.post("/promotions", json=record).status_code == 201
+    assert (
+        admin.post("/promotions", json=record | {"id": "p2", "at": 200.0, "result": "smoke_failed"}).status_code == 201
+    )
+    listed = admin.get("/promotions").json()["promotions"]
+    assert [(p["id"], p["result"], p["config_hash_after"]) for p in listed] == [
+        ("p2", "smoke_failed", ""),
+        ("p1", "applied", ""),
+    ]
+    wrong = error(admin.post("/promotions", json=record | {"result": "maybe"}), 422)
+    assert wrong["field"] == ["result"] and "applied" in str(wrong["message"])
+    assert len(admin.get("/promotions").json()["promotions"]) == 2  # the refused one is not kept
