@@ -310,16 +310,17 @@ def _model_effects(
             continue
         asked = f"model {alias}" if alias is not None else "its model"
         if after is None:
-            detail = f"route {route}, {asked}: removed (was {_serving(before, model)})"
+            detail = f"route {route}, {asked}: removed (was {_serving(before, model, True)})"
         else:
-            detail = f"route {route}, {asked}: {_serving(before, model)} -> {_serving(after, model)}"
+            moved = before[:2] != after[:2]  # another upstream or provider: say which
+            detail = f"route {route}, {asked}: {_serving(before, model, moved)} -> {_serving(after, model, moved)}"
         out.append(ConsumerEffect(was.name, tuple(now.groups), "model_change", detail, route, _volume(row)))
     return out
 
 
-def _serving(entry: tuple[str, str, str | None], asked: str) -> str:
+def _serving(entry: tuple[str, str, str | None], asked: str, where: bool) -> str:
     upstream, provider, model = entry
-    return f"{model or asked} ({provider}, upstream {upstream})"
+    return f"{model or asked} (upstream {upstream}, {provider})" if where else model or asked
 
 
 def _group_effects(old: _Index, new: _Index, rows: list[UsageRow]) -> list[GroupEffect]:

@@ -66,7 +66,6 @@ class Target:
     plan_file: Path
     next: Planned
     impact: Impact
-    usage_rows: int = 0
 
     @property
     def changes(self) -> bool:
@@ -168,7 +167,7 @@ def _check_source(root: Path, stack: Stack) -> Source:
 
 def _plan_target(root: Path, stack: Stack, work: Path) -> Target:
     gateway = _gateway(stack)
-    current, rows, config_hash = GatewayConfig(), [], ""
+    current, rows, config_hash = GatewayConfig(), list[UsageRow](), ""
     if gateway is not None:
         with _admin(gateway) as admin:
             current = admin.config()
@@ -182,8 +181,7 @@ def _plan_target(root: Path, stack: Stack, work: Path) -> Target:
     if shown.returncode != 0:
         raise IacError(f"reading the plan of {stack.name} failed: {_tail(shown)}")
     future = planned(json.loads(shown.stdout), current)
-    rows_typed: list[UsageRow] = list(rows)
-    return Target(stack, gateway, config_hash, plan_file, future, impact(current, future.config, rows_typed), len(rows))
+    return Target(stack, gateway, config_hash, plan_file, future, impact(current, future.config, rows))
 
 
 def apply(root: Path, run: Run, who: str, progress: Callable[[str], None] | None = None) -> bool:
@@ -444,7 +442,7 @@ def _target_text(target: Target) -> list[str]:
         lines.append("    (none in the gateway's terms: consumers or keys of the target's own)")
     if target.gateway is None:
         return lines
-    lines.append(f"  who is affected (usage over the last 24 h: {target.usage_rows} consumer/route/model rows)")
+    lines.append("  who is affected (with their traffic over the last 24 h)")
     if not result.consumers:
         lines.append("    no consumer")
     table = [

@@ -92,7 +92,7 @@ def test_a_change_names_the_entities_the_consumers_and_their_traffic() -> None:
             "studio-web",
             ("gold",),
             "model_change",
-            "route chat, model smart: gpt-4o (openai, upstream openai) -> gpt-4.1 (openai, upstream openai)",
+            "route chat, model smart: gpt-4o -> gpt-4.1",
             "chat",
             Volume(20, 40_000),
         ),
@@ -167,3 +167,20 @@ def test_diff_goes_into_named_lists_and_nested_objects() -> None:
     named = diff({"m": [{"name": "x", "v": 1}]}, {"m": [{"name": "x", "v": 1}, {"name": "y", "v": 2}]})
     assert named == [FieldChange("m[y]", None, {"name": "y", "v": 2})]
     assert diff({"p": None}, {"p": {"q": 1}}) == [FieldChange("p", None, {"q": 1})]
+
+
+def test_a_model_moved_to_another_provider_names_the_upstream() -> None:
+    before = config(["free", "gold"], 300, "gpt-4o")
+    claude = LlmUpstream(name="claude", type="anthropic", base_url="http://127.0.0.1:9")
+    route = before.routes[0]
+    moved = route.model_copy(
+        update={"models": [route.models[0], ModelAlias(name="smart", upstream="claude", model="claude-sonnet-4")]}  # type: ignore[index]
+    )
+    after = before.model_copy(update={"upstreams": [*before.upstreams, claude], "routes": [moved]})
+    result = impact(before, after, USAGE)
+    assert [c.name for c in result.changes if c.action == "added"] == ["claude"]
+    [effect] = [e for e in result.consumers if e.effect == "model_change"]
+    assert effect.detail == (
+        "route chat, model smart: gpt-4o (upstream openai, openai) -> claude-sonnet-4 (upstream claude, anthropic)"
+    )
+    assert result.cost_after_micros > result.cost_before_micros  # claude-sonnet-4 costs more than gpt-4o

@@ -489,3 +489,25 @@ def test_an_environment_stack_applies_its_overlay_to_what_the_definition_declare
         Overlay(limits_scale=0)
     with pytest.raises(ConstructValidationError, match="set the class attribute `app`"):
         type("Nameless", (EnvironmentStack,), {})(App(), Environment("dev", "us"))
+
+
+def test_the_readmes_environment_example_synthesises_with_its_overlay(tmp_path: Path) -> None:
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    found = re.search(r"## Promoting a change.*?```python\n(.*?)```", readme, re.S)
+    assert found, "README.md: the Promoting a change section's python block"
+    scope: dict[str, Any] = {}
+    exec(compile(found[1], "README.md", "exec"), scope)
+    app = App(outdir=str(tmp_path))
+    for environment in scope["ENVIRONMENTS"]:
+        scope["AiStudioStack"](app, environment)
+    app.synth()
+    names = sorted(p.name for p in (tmp_path / "stacks").iterdir())
+    assert names == ["ai-studio-prod-eu", "ai-studio-prod-us", "ai-studio-staging-us"]
+    prod = json.loads((tmp_path / "stacks" / "ai-studio-prod-eu" / "cdk.tf.json").read_text())
+    [upstream] = resources(prod, "lockgate_llm_upstream")
+    assert upstream["auth"] == "env:OPENAI_API_KEY_PROD"
+    [group] = resources(prod, "lockgate_consumer_group")
+    assert group["rate_limit"]["requests"] == 600
+    assert prod["output"]["smoke_check"]["value"]["model"] == "smart"
