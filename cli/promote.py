@@ -12,6 +12,7 @@ environment's own.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -20,7 +21,8 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +33,7 @@ from lockgate.cli import iac, state
 from lockgate.cli.iac import IacError
 from lockgate.cli.impact import Impact, as_json, impact
 from lockgate.cli.planned import Planned, planned
-from lockgate.sdk import AdminClient, GatewayConfig, LockgateError, Promotion, UsageRow
+from lockgate.sdk import AdminClient, GatewayConfig, LockgateError, Promotion, Status, UsageRow
 
 ENVIRONMENT_OUTPUT, SMOKE_OUTPUT = "environment", "smoke_check"  # as constructs/environment.py writes them
 SYNC_TIMEOUT_S = 30.0
@@ -114,9 +116,11 @@ def prepare(root: Path, source: str, targets: list[str]) -> Run:
     promotion_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(3)
     work = root / ".lockgate" / "promotions" / promotion_id
     work.mkdir(parents=True, mode=0o700)
-    try:
-        checked = _check_source(root, opened[source])
-        return Run(promotion_id, checked, [_plan_target(root, opened[t], work) for t in targets], work)
+    try:  # the source's check and every target's plan at once: each is mostly Terraform and its provider
+        with ThreadPoolExecutor(1 + len(targets)) as pool:
+            checked = pool.submit(_check_source, opened[source])
+            plans = [pool.submit(_plan_target, opened[t], work) for t in targets]
+            return Run(promotion_id, checked.result(), [p.result() for p in plans], work)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -142,7 +146,7 @@ def _gateway(stack: Stack) -> state.DeployedGateway | None:
     return found[0] if found else None
 
 
-def _check_source(root: Path, stack: Stack) -> Source:
+def _check_source(stack: Stack) -> Source:
     gateway = _gateway(stack)
     if gateway is None:
         raise IacError(f"{stack.name} is not deployed: deploy it (lockgate deploy {stack.name}) and test it first")
@@ -154,7 +158,7 @@ def _check_source(root: Path, stack: Stack) -> Source:
         )
     if plan.returncode != 0:
         raise IacError(f"planning {stack.name} failed: {_tail(plan)}")
-    with _admin(gateway) as admin:
+    with _asking(stack, gateway) as admin:
         status = admin.status()
         planes = admin.data_planes().data_planes
     if status.status != "ok":
@@ -165,11 +169,11 @@ def _check_source(root: Path, stack: Stack) -> Source:
     return Source(stack, status.config_hash)
 
 
-def _plan_target(root: Path, stack: Stack, work: Path) -> Target:
+def _plan_target(stack: Stack, work: Path) -> Target:
     gateway = _gateway(stack)
     current, rows, config_hash = GatewayConfig(), list[UsageRow](), ""
     if gateway is not None:
-        with _admin(gateway) as admin:
+        with _asking(stack, gateway) as admin:
             current = admin.config()
             rows = admin.usage(group_by=("consumer", "route", "model")).rows
             config_hash = admin.status().config_hash
@@ -245,15 +249,10 @@ def smoke(stack: Stack, gateway: state.DeployedGateway | None) -> tuple[str, str
     if gateway is None:
         return "the gateway is not in the state after the apply", ""
     deadline = time.monotonic() + SYNC_TIMEOUT_S
-    with _admin(gateway) as admin:
-        while True:
-            status, listed = admin.status(), admin.data_planes()
-            lagging = [f"{p.name or p.id}={p.state}" for p in listed.data_planes if p.state != "in_sync"]
-            if status.status == "ok" and not lagging:
-                break
-            if time.monotonic() > deadline:
-                return f"data planes not in sync {SYNC_TIMEOUT_S:g}s after the apply: {', '.join(lagging)}", ""
-            time.sleep(0.25)
+    try:
+        status = _synced(gateway, deadline)
+    except (LockgateError, TimeoutError) as exc:
+        return str(exc), ""
     check = _smoke_output(stack)
     if check is None:
         return "", status.config_hash
@@ -267,6 +266,20 @@ def smoke(stack: Stack, gateway: state.DeployedGateway | None) -> tuple[str, str
                 status.config_hash,
             )
     return "", status.config_hash
+
+
+def _synced(gateway: state.DeployedGateway, deadline: float) -> Status:
+    """The control plane's status once every data plane serves its config."""
+    with _admin(gateway) as admin:
+        while True:
+            status: Status = admin.status()
+            listed = admin.data_planes()
+            lagging = [f"{p.name or p.id}={p.state}" for p in listed.data_planes if p.state != "in_sync"]
+            if status.status == "ok" and not lagging:
+                return status
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"data planes not in sync {SYNC_TIMEOUT_S:g}s after the apply: {', '.join(lagging)}")
+            time.sleep(0.25)
 
 
 def _post_until_served(url: str, body: dict[str, Any], key: str, deadline: float) -> httpx.Response:
@@ -369,6 +382,18 @@ def rollback(root: Path, name: str, who: str) -> Outcome:
 
 def _admin(gateway: state.DeployedGateway) -> AdminClient:
     return AdminClient(gateway.admin_url, gateway.admin_token())
+
+
+@contextlib.contextmanager
+def _asking(stack: Stack, gateway: state.DeployedGateway) -> Iterator[AdminClient]:
+    """The stack's admin API, whose failures name the stack (a promotion cannot say who is affected without it)."""
+    try:
+        with _admin(gateway) as admin:
+            yield admin
+    except LockgateError as exc:
+        raise IacError(
+            f"{stack.name}: its control plane at {gateway.admin_url} did not answer as expected: {exc}"
+        ) from None
 
 
 def _tail(result: subprocess.CompletedProcess[str]) -> str:
