@@ -171,6 +171,7 @@ def promote(
     import json
 
     from lockgate.cli import promote as promotion
+    from lockgate.cli import promote_report as report
     from lockgate.cli.iac import IacError
     from lockgate.sdk import LockgateError
 
@@ -183,13 +184,13 @@ def promote(
                 typer.echo(json.dumps({"outcomes": [o.__dict__ for o in outcomes]}, indent=2))
             for outcome in outcomes:
                 if format is ReportFormat.text:
-                    typer.echo(promotion.rollback_text(outcome))
+                    typer.echo(report.rollback_text(outcome))
             raise typer.Exit(1 if any(o.detail.startswith(promotion.FAILED) for o in outcomes) else 0)
         source, *targets = stacks
         run = promotion.prepare(root, source, targets)
         try:
             if format is ReportFormat.text:
-                typer.echo(promotion.report_text(run))
+                typer.echo(report.report_text(run))
             changes = any(t.changes for t in run.targets)
             done = None
             if apply_changes:
@@ -197,7 +198,7 @@ def promote(
             elif changes and format is ReportFormat.text:
                 typer.echo(f"\nNothing applied: add --apply to apply it, {targets[0]} first.")
             if format is ReportFormat.json:
-                typer.echo(json.dumps(promotion.report_json(run), indent=2, default=str))
+                typer.echo(json.dumps(report.report_json(run), indent=2, default=str))
         finally:
             run.close()
         raise typer.Exit((0 if done else 1) if done is not None else (2 if changes else 0))
