@@ -63,7 +63,7 @@ lint: $(STAMP)
 
 test: $(STAMP) $(TF_LEGACY) $(NODE_STAMP) lint
 	LOCKGATE_TERRAFORM_LEGACY=$(abspath $(TF_LEGACY)) LOCKGATE_NODE_DIR=$(abspath $(NODE_DIR)) \
-	  $(BIN)/pytest -q -W error::DeprecationWarning:lockgate
+	  $(BIN)/pytest -q --durations=15 -W error::DeprecationWarning:lockgate
 
 unit: $(STAMP)
 	$(BIN)/pytest -q -m "not e2e"

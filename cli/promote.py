@@ -142,7 +142,7 @@ def _gateway(stack: Stack) -> state.DeployedGateway | None:
     shown = stack.run("show", "-json")
     if shown.returncode != 0:
         raise IacError(f"reading the state of {stack.name} failed: {_tail(shown)}")
-    found = state.gateways_in(shown.stdout)
+    found = state.gateways_in(json.loads(shown.stdout))
     return found[0] if found else None
 
 
@@ -170,13 +170,6 @@ def _check_source(stack: Stack) -> Source:
 
 
 def _plan_target(stack: Stack, work: Path) -> Target:
-    gateway = _gateway(stack)
-    current, rows, config_hash = GatewayConfig(), list[UsageRow](), ""
-    if gateway is not None:
-        with _asking(stack, gateway) as admin:
-            current = admin.config()
-            rows = admin.usage(group_by=("consumer", "route", "model")).rows
-            config_hash = admin.status().config_hash
     plan_file = work / f"{stack.name}.tfplan"
     plan = stack.run("plan", "-input=false", "-detailed-exitcode", f"-out={plan_file}")
     if plan.returncode not in (0, 2):
@@ -184,7 +177,16 @@ def _plan_target(stack: Stack, work: Path) -> Target:
     shown = stack.run("show", "-json", str(plan_file))
     if shown.returncode != 0:
         raise IacError(f"reading the plan of {stack.name} failed: {_tail(shown)}")
-    future = planned(json.loads(shown.stdout), current)
+    plan_json = json.loads(shown.stdout)
+    found = state.gateways_in(plan_json.get("prior_state") or {})
+    gateway = found[0] if found else None
+    current, rows, config_hash = GatewayConfig(), list[UsageRow](), ""
+    if gateway is not None:  # what it runs now, and who used it
+        with _asking(stack, gateway) as admin:
+            current = admin.config()
+            rows = admin.usage(group_by=("consumer", "route", "model")).rows
+            config_hash = admin.status().config_hash
+    future = planned(plan_json, current)
     return Target(stack, gateway, config_hash, plan_file, future, impact(current, future.config, rows))
 
 

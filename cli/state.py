@@ -30,12 +30,12 @@ class DeployedGateway:
 
 
 def gateways(root: Path, stack: str) -> list[DeployedGateway]:
-    return gateways_in(str(iac.terraform(root, stack, "show", "-json", synthesize=False, capture=True)))
+    return gateways_in(json.loads(str(iac.terraform(root, stack, "show", "-json", synthesize=False, capture=True))))
 
 
-def gateways_in(shown: str) -> list[DeployedGateway]:
-    """The gateways in `terraform show -json`'s output (of the state)."""
-    values = json.loads(shown).get("values") or {}
+def gateways_in(shown: dict[str, Any]) -> list[DeployedGateway]:
+    """The gateways in `terraform show -json`'s state (or a plan's `prior_state`)."""
+    values = shown.get("values") or {}
     return [
         DeployedGateway(r["values"]["name"], r["values"]["admin_url"], r["values"]["admin_token_ref"])
         for r in _resources(values.get("root_module") or {})
