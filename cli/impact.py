@@ -98,7 +98,7 @@ def impact(before: GatewayConfig, after: GatewayConfig, usage: Iterable[UsageRow
         result.consumers += _access_effects(old, new, consumer, now, mine)
         result.consumers += _limit_effects(old, new, consumer, now, volumes.get(consumer.name, Volume()))
         result.consumers += _model_effects(old, new, consumer, now, mine)
-    result.groups = _group_effects(old, new, rows)
+    result.groups = _group_effects(old, new, volumes)
     for row in rows:
         caller = old.consumers.get(row.consumer or "")
         if caller is None or row.route is None or row.model is None:
@@ -323,15 +323,11 @@ def _serving(entry: tuple[str, str, str | None], asked: str, where: bool) -> str
     return f"{model or asked} (upstream {upstream}, {provider})" if where else model or asked
 
 
-def _group_effects(old: _Index, new: _Index, rows: list[UsageRow]) -> list[GroupEffect]:
+def _group_effects(old: _Index, new: _Index, used: dict[str, Volume]) -> list[GroupEffect]:
     members: dict[str, list[str]] = {}
     for consumer in old.consumers.values():
         for group in consumer.groups:
             members.setdefault(group, []).append(consumer.name)
-    used: dict[str, Volume] = {}
-    for row in rows:
-        if row.consumer:
-            used[row.consumer] = used.get(row.consumer, Volume()) + _volume(row)
     out = []
     for name in sorted(old.groups):
         names = members.get(name, [])

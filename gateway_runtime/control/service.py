@@ -342,8 +342,7 @@ class ControlPlane:
     # -- promotions ------------------------------------------------------------------------------------------
     async def record_promotion(self, promotion: Promotion) -> Promotion:
         """Kept in the store beside the config (a DB-less gateway records them too: they are not config)."""
-        body = promotion.model_dump(mode="json")
-        await asyncio.to_thread(self.store.add_promotion, promotion.at, promotion.id, body)
+        await asyncio.to_thread(self.store.add_promotion, promotion.model_dump(mode="json"))
         return promotion
 
     async def promotions(self) -> Promotions:

@@ -186,10 +186,10 @@ class Store:
         rows = self._db.execute(query, (since, until, *where.values())).fetchall()
         return [row for row in rows if row[len(keys)] is not None]
 
-    def add_promotion(self, at: float, promotion_id: str, body: dict[str, Any]) -> None:
-        """Record one promotion; the oldest beyond PROMOTIONS_KEPT are dropped."""
+    def add_promotion(self, body: dict[str, Any]) -> None:
+        """Record one promotion (its `id` and `at` are indexed); the oldest beyond PROMOTIONS_KEPT are dropped."""
         with self._transaction():
-            self._db.execute("INSERT INTO promotions VALUES (?, ?, ?)", (promotion_id, at, json.dumps(body)))
+            self._db.execute("INSERT INTO promotions VALUES (?, ?, ?)", (body["id"], body["at"], json.dumps(body)))
             self._db.execute(
                 "DELETE FROM promotions WHERE rowid NOT IN (SELECT rowid FROM promotions ORDER BY at DESC LIMIT ?)",
                 (PROMOTIONS_KEPT,),
